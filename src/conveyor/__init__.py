@@ -1,0 +1,75 @@
+"""Conveyor: a job queue on Redis with the operations layer built in."""
+
+from conveyor.config import Settings, load_settings
+from conveyor.connection import Connection, SyncConnection, connect, connect_sync
+from conveyor.context import JobContext
+from conveyor.embedded import EmbeddedRedis
+from conveyor.errors import (
+    ConfigError,
+    ConveyorError,
+    InvalidJobData,
+    InvalidJobId,
+    InvalidJobOptions,
+    InvalidQueueName,
+    InvalidStateTransition,
+    JobCancelled,
+    JobNotFound,
+    JobTimeout,
+    LeaseLost,
+    PayloadTooLarge,
+    RetryLater,
+    UnrecoverableError,
+    ValidationError,
+)
+from conveyor.handlers import Handler
+from conveyor.isolation import IsolatedContext, IsolatedHandlerError
+from conveyor.job import Enqueued, Job, JobOptions, JobState, Retention
+from conveyor.queue import DeadFilter, Event, Queue
+from conveyor.retry import Backoff, ErrorRule, RetryPolicy
+from conveyor.sync import SyncQueue
+from conveyor.worker import Worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backoff",
+    "ConfigError",
+    "Connection",
+    "ConveyorError",
+    "DeadFilter",
+    "EmbeddedRedis",
+    "Enqueued",
+    "ErrorRule",
+    "Event",
+    "Handler",
+    "InvalidJobData",
+    "InvalidJobId",
+    "InvalidJobOptions",
+    "InvalidQueueName",
+    "InvalidStateTransition",
+    "IsolatedContext",
+    "IsolatedHandlerError",
+    "Job",
+    "JobCancelled",
+    "JobContext",
+    "JobNotFound",
+    "JobOptions",
+    "JobState",
+    "JobTimeout",
+    "LeaseLost",
+    "PayloadTooLarge",
+    "Queue",
+    "Retention",
+    "RetryLater",
+    "RetryPolicy",
+    "Settings",
+    "SyncConnection",
+    "SyncQueue",
+    "UnrecoverableError",
+    "ValidationError",
+    "Worker",
+    "__version__",
+    "connect",
+    "connect_sync",
+    "load_settings",
+]

@@ -1,0 +1,127 @@
+"""Turning jobs into script arguments and Redis replies back into :class:`Job` records.
+
+Shared by the async :class:`~conveyor.queue.Queue` and the sync
+:class:`~conveyor.sync.SyncQueue`, so both write exactly the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from conveyor.errors import InvalidJobData
+from conveyor.job import Attempt, Job, JobOptions, JobState
+from conveyor.keys import JOB_FIELDS
+from conveyor.retry import Backoff
+from conveyor.validation import check_job_name, encode_json
+
+#: An item of a bulk add: (name, data) or (name, data, options).
+BulkItem = tuple[str, Any] | tuple[str, Any, JobOptions]
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedJob:
+    id: str
+    args: tuple[str, str, int, int]  # id, spec JSON, priority, delay ms
+
+
+def prepare(name: str, data: Any, options: JobOptions, defaults: JobOptions, max_bytes: int) -> PreparedJob:
+    """Validate one job and encode it for ``add.lua``; raises before anything is written."""
+    check_job_name(name)
+    merged = options.merged(defaults)
+    payload = encode_json(data, "data", max_bytes)
+    assert merged.backoff is not None and merged.attempts is not None
+    spec = {
+        "name": name,
+        "opts": {
+            "attempts": merged.attempts,
+            "backoff": merged.backoff.to_dict(),
+            "timeout": merged.timeout,
+        },
+        "meta": dict(merged.meta),
+        "created": int(time.time() * 1000),
+    }
+    # The payload is spliced in as already-validated JSON text, not encoded twice.
+    spec_json = json.dumps(spec, separators=(",", ":"))[:-1] + ',"data":' + payload + "}"
+    job_id = merged.job_id or new_job_id()
+    delay_ms = int((merged.delay or 0.0) * 1000)
+    return PreparedJob(job_id, (job_id, spec_json, merged.priority or 0, delay_ms))
+
+
+def normalise_bulk_item(item: object, index: int) -> tuple[str, Any, JobOptions]:
+    if not isinstance(item, tuple | list) or len(item) not in (2, 3):
+        raise InvalidJobData(f"jobs[{index}]", "must be (name, data) or (name, data, JobOptions)")
+    options = item[2] if len(item) == 3 else JobOptions()
+    if not isinstance(options, JobOptions):
+        raise InvalidJobData(f"jobs[{index}]", "the third element must be a JobOptions")
+    return item[0], item[1], options
+
+
+def prepare_bulk(items: Iterable[BulkItem], defaults: JobOptions, max_bytes: int) -> list[PreparedJob]:
+    """Validate every job of a bulk add first, so a bad one fails the call with nothing written."""
+    prepared = []
+    for index, item in enumerate(items):
+        name, data, options = normalise_bulk_item(item, index)
+        try:
+            prepared.append(prepare(name, data, options, defaults, max_bytes))
+        except InvalidJobData as exc:
+            raise type(exc)(f"jobs[{index}].{exc.field}", exc.message) from None
+    return prepared
+
+
+def add_args(events_maxlen: int, jobs: Sequence[PreparedJob]) -> list[Any]:
+    args: list[Any] = [events_maxlen]
+    for job in jobs:
+        args.extend(job.args)
+    return args
+
+
+def _loads(raw: str | None) -> Any:
+    return json.loads(raw) if raw else None
+
+
+def _seconds(raw: str | None) -> float | None:
+    return int(raw) / 1000 if raw else None
+
+
+def decode_job(queue: str, job_id: str, values: Sequence[str | None]) -> Job | None:
+    """Build a :class:`Job` from one value per :data:`JOB_FIELDS` hash (None = missing)."""
+    raw = dict(zip(JOB_FIELDS, values, strict=True))
+    if raw["spec"] is None or raw["state"] is None:
+        return None
+    spec = json.loads(raw["spec"])
+    return Job(
+        id=job_id,
+        queue=queue,
+        name=spec["name"],
+        data=spec.get("data"),
+        state=JobState(raw["state"]),
+        options=spec["opts"],
+        meta=spec.get("meta", {}),
+        created_at=spec["created"] / 1000,
+        attempts_made=int(raw["attempts"] or 0),
+        stalls=int(raw["stalls"] or 0),
+        priority=int(raw["priority"] or 0),
+        worker=raw["worker"],
+        started_at=_seconds(raw["started"]),
+        finished_at=_seconds(raw["finished"]),
+        ready_at=_seconds(raw["ready"]),
+        progress=_loads(raw["progress"]),
+        result=_loads(raw["result"]),
+        error=_loads(raw["error"]),
+        history=[Attempt.from_record(a) for a in _loads(raw["history"]) or []],
+        logs=_loads(raw["logs"]) or [],
+        cancel_requested=raw["cancel"] is not None,
+    )
+
+
+def backoff_of(options: Mapping[str, Any]) -> Backoff:
+    return Backoff.from_dict(options["backoff"])

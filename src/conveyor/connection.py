@@ -1,0 +1,105 @@
+"""Connecting to Redis: a URL, or an embedded server when none is configured."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from conveyor.config import Settings, load_settings
+from conveyor.embedded import EmbeddedRedis
+from conveyor.scripts import AsyncScripts, SyncScripts
+
+#: Errors after which a command may be tried again on a fresh connection.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    RedisConnectionError, RedisTimeoutError, ConnectionError, OSError,
+)  # fmt: skip
+SOCKET_TIMEOUT = 15.0  # longer than any blocking call Conveyor makes
+RETRIES = 8  # ~1 s of capped, jittered backoff before a command gives up
+
+
+def _retry_policy(module: Any) -> Any:
+    backoff = ExponentialWithJitterBackoff(base=0.02, cap=1.0)
+    return module.retry.Retry(backoff, RETRIES, supported_errors=TRANSIENT_ERRORS)
+
+
+def client_options(url: str) -> dict[str, Any]:
+    return {
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": 2.0,
+        "health_check_interval": 30,
+        "decode_responses": True,
+        "max_connections": 256,
+    }
+
+
+def reconnect_delay(failures: int, *, base: float = 0.05, cap: float = 2.0) -> float:
+    """Capped exponential backoff with full jitter, for loops that outlive a Redis outage."""
+    return random.uniform(0, min(cap, base * 2 ** min(failures, 16)))
+
+
+class Connection:
+    """An async Redis client, its scripts, the settings, and the embedded server if any."""
+
+    def __init__(self, client: aioredis.Redis, settings: Settings, server: EmbeddedRedis | None = None) -> None:
+        self.client = client
+        self.settings = settings
+        self.server = server
+        self.scripts = AsyncScripts(client)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        if self.server is not None:
+            self.server.stop()
+
+
+def _resolve_url(url: str | None, settings: Settings) -> tuple[str, EmbeddedRedis | None]:
+    url = url or settings.redis_url
+    if url:
+        return url, None
+    server = EmbeddedRedis(settings.data_dir / "redis").start()
+    return server.url, server
+
+
+def _make_async_client(url: str) -> aioredis.Redis:
+    import redis.asyncio.retry  # noqa: F401 - registers the module attribute used below
+
+    options = client_options(url)
+    return aioredis.Redis.from_url(url, retry=_retry_policy(aioredis), **options)
+
+
+async def connect(url: str | None = None, *, settings: Settings | None = None) -> Connection:
+    """Connect to ``url``, ``CONVEYOR_REDIS_URL``, or a new embedded server, in that order."""
+    settings = settings or load_settings()
+    resolved, server = _resolve_url(url, settings)
+    client = _make_async_client(resolved)
+    return Connection(client, settings, server)
+
+
+class SyncConnection:
+    """The blocking twin of :class:`Connection`, for producers in sync web apps."""
+
+    def __init__(self, client: redis.Redis, settings: Settings, server: EmbeddedRedis | None = None) -> None:
+        self.client = client
+        self.settings = settings
+        self.server = server
+        self.scripts = SyncScripts(client)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.server is not None:
+            self.server.stop()
+
+
+def connect_sync(url: str | None = None, *, settings: Settings | None = None) -> SyncConnection:
+    import redis.retry  # noqa: F401
+
+    settings = settings or load_settings()
+    resolved, server = _resolve_url(url, settings)
+    client = redis.Redis.from_url(resolved, retry=_retry_policy(redis), **client_options(resolved))
+    return SyncConnection(client, settings, server)

@@ -1,0 +1,75 @@
+"""What a handler receives besides its data."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from conveyor.errors import LeaseLost
+from conveyor.validation import encode_json
+
+MAX_LOG_LINE = 4000
+MAX_LOG_LINES = 100
+
+
+@dataclass(slots=True)
+class JobContext:
+    """The running job as its handler sees it.
+
+    ``attempt`` counts from 1. ``progress`` and ``log`` are fenced: after the lease is lost
+    they raise :class:`LeaseLost` instead of writing.
+    """
+
+    id: str
+    name: str
+    queue: str
+    attempt: int
+    token: str
+    meta: dict[str, str]
+    options: dict[str, Any]
+    worker_id: str
+    _write: Callable[[str, str, str, str], Awaitable[int]]
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+
+    @property
+    def correlation_id(self) -> str | None:
+        return self.meta.get("correlation_id")
+
+    async def progress(self, value: Any) -> None:
+        """Report progress: a number or any JSON object (e.g. ``{"done": 3, "total": 10}``)."""
+        await self._send(encode_json(value, "progress", 64 * 1024), "")
+
+    async def log(self, line: str) -> None:
+        """Append a line to the job's log (the last :data:`MAX_LOG_LINES` are kept)."""
+        await self._send("", str(line)[:MAX_LOG_LINE] or " ")
+
+    async def _send(self, progress: str, line: str) -> None:
+        if not await self._write(self.id, self.token, progress, line):
+            raise LeaseLost(f"job {self.id} is no longer held by this worker")
+
+    def progress_sync(self, value: Any) -> None:
+        """:meth:`progress` for sync handlers, which run in a thread."""
+        self._from_thread(self.progress(value))
+
+    def log_sync(self, line: str) -> None:
+        """:meth:`log` for sync handlers, which run in a thread."""
+        self._from_thread(self.log(line))
+
+    def _from_thread(self, coroutine: Any) -> None:
+        assert self._loop is not None, "only sync handlers run in a thread"
+        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+
+def describe_error(error: BaseException, traceback_text: str | None) -> dict[str, Any]:
+    return {
+        "type": type(error).__name__,
+        "message": str(error)[:2000],
+        "traceback": (traceback_text or "")[-8000:],
+    }
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))

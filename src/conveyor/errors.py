@@ -1,0 +1,95 @@
+"""Every error Conveyor raises on purpose derives from :class:`ConveyorError`.
+
+Errors caused by bad input derive from :class:`ValidationError` and name the field
+that has to change, so callers can show a precise message.
+"""
+
+from __future__ import annotations
+
+
+class ConveyorError(Exception):
+    """Base class of all Conveyor errors."""
+
+
+class ValidationError(ConveyorError, ValueError):
+    """Bad input: ``field`` names what to fix, the message says how."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class InvalidQueueName(ValidationError):
+    """The queue name cannot be used as (part of) a Redis key."""
+
+
+class InvalidJobId(ValidationError):
+    """The custom job id is empty, too long or contains a forbidden character."""
+
+
+class InvalidJobOptions(ValidationError):
+    """A job option is out of range or of the wrong type."""
+
+
+class InvalidJobData(ValidationError):
+    """Job data is not strict JSON, too deep or too large."""
+
+
+class PayloadTooLarge(InvalidJobData):
+    """Serialised job data exceeds the configured size limit."""
+
+
+class ConfigError(ValidationError):
+    """A setting is invalid; raised at startup."""
+
+
+class JobNotFound(ConveyorError, LookupError):
+    """No job with that id exists in that queue (it may have been trimmed by retention)."""
+
+    def __init__(self, queue: str, job_id: str) -> None:
+        super().__init__(f"no job {job_id!r} in queue {queue!r}")
+        self.queue = queue
+        self.job_id = job_id
+
+
+class InvalidStateTransition(ConveyorError):
+    """The job is not in a state that allows the requested operation."""
+
+    def __init__(self, job_id: str, state: str | None, operation: str) -> None:
+        super().__init__(f"cannot {operation} job {job_id!r} while it is {state or 'missing'}")
+        self.job_id = job_id
+        self.state = state
+        self.operation = operation
+
+
+class LeaseLost(ConveyorError):
+    """The worker no longer holds the job's lease: another attempt owns it (fencing)."""
+
+
+class UnrecoverableError(ConveyorError):
+    """Raise from a handler to send the job straight to dead, skipping remaining attempts."""
+
+
+class JobCancelled(ConveyorError):
+    """Raised inside a handler's task when an operator cancels the running job."""
+
+
+class JobTimeout(ConveyorError):
+    """The handler ran longer than the job's timeout."""
+
+
+class RetryLater(ConveyorError):  # noqa: N818 - reads as an instruction at the raise site
+    """Raise from a handler to retry after ``delay`` seconds without using up an attempt.
+
+    Meant for remote rate limits (HTTP 429 with Retry-After).
+    """
+
+    def __init__(self, delay: float, reason: str = "rate limited") -> None:
+        super().__init__(f"{reason}; retry after {delay}s")
+        self.delay = delay
+        self.reason = reason
+
+
+class RedisUnavailable(ConveyorError, ConnectionError):
+    """Redis could not be reached within the reconnect budget."""

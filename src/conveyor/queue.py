@@ -1,0 +1,284 @@
+"""The async producer and operator API of one queue."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from conveyor.codec import BulkItem, add_args, decode_job, prepare, prepare_bulk
+from conveyor.connection import Connection
+from conveyor.errors import InvalidJobOptions, InvalidStateTransition, JobNotFound
+from conveyor.job import (
+    BUILTIN_DEFAULTS, KEEP_COMPLETED, KEEP_DEAD, MAX_PRIORITY, MIN_PRIORITY,
+    Enqueued, Job, JobOptions, JobState, Retention,
+)  # fmt: skip
+from conveyor.keys import GLOBAL_QUEUES, JOB_FIELDS, QueueKeys
+from conveyor.validation import check_job_id, check_queue_name, encode_json
+
+MAX_PAGE = 1000
+BULK_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of a queue's event stream."""
+
+    id: str
+    job_id: str
+    event: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadFilter:
+    """Selects dead jobs by name, error type and death time (UNIX seconds, inclusive)."""
+
+    name: str | None = None
+    error_type: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+
+def _page(offset: int, limit: int) -> None:
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidJobOptions("offset", f"must be a non-negative integer, got {offset!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidJobOptions("limit", f"must be an integer within [1, {MAX_PAGE}], got {limit!r}")
+
+
+class Queue:
+    """Enqueue jobs and operate one queue.
+
+    >>> queue = Queue("emails", conn, defaults=JobOptions(attempts=5))
+    >>> await queue.add("send", {"to": "a@example.com"}, JobOptions(delay=60))
+    """
+
+    def __init__(
+        self,
+        name: str,
+        connection: Connection,
+        *,
+        defaults: JobOptions | None = None,
+        keep_completed: Retention = KEEP_COMPLETED,
+        keep_dead: Retention = KEEP_DEAD,
+    ) -> None:
+        self.name = check_queue_name(name)
+        self.connection = connection
+        self.defaults = (defaults or JobOptions()).merged(BUILTIN_DEFAULTS)
+        self.keep_completed = keep_completed
+        self.keep_dead = keep_dead
+        self.keys = QueueKeys(self.name)
+        self._layout = self.keys.layout
+        self._registered = False
+        self._settings = connection.settings
+
+    async def _run(self, script: str, args: list[Any]) -> Any:
+        return await self.connection.scripts(script, self._layout, args)
+
+    async def _register(self) -> None:
+        if not self._registered:
+            await self.connection.client.sadd(GLOBAL_QUEUES, self.name)
+            self._registered = True
+
+    # -- producing ---------------------------------------------------------------------
+
+    async def add(self, name: str, data: Any = None, options: JobOptions | None = None) -> Enqueued:
+        """Enqueue one job. An existing job id returns that job with ``created=False``."""
+        job = prepare(name, data, options or JobOptions(), self.defaults, self._settings.max_payload_bytes)
+        await self._register()
+        (created,) = await self._run("add", add_args(self._settings.events_maxlen, [job]))
+        return Enqueued(job.id, bool(created))
+
+    async def add_bulk(self, jobs: Iterable[BulkItem], *, chunk_size: int = BULK_CHUNK) -> list[Enqueued]:
+        """Enqueue many jobs, one round trip per ``chunk_size``; all are validated first."""
+        prepared = prepare_bulk(jobs, self.defaults, self._settings.max_payload_bytes)
+        await self._register()
+        results: list[Enqueued] = []
+        for start in range(0, len(prepared), chunk_size):
+            chunk = prepared[start : start + chunk_size]
+            codes = await self._run("add", add_args(self._settings.events_maxlen, chunk))
+            results.extend(Enqueued(j.id, bool(c)) for j, c in zip(chunk, codes, strict=True))
+        return results
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def get_jobs(self, ids: Sequence[str]) -> list[Job | None]:
+        if not ids:
+            return []
+        pipe = self.connection.client.pipeline(transaction=False)
+        for field in JOB_FIELDS:
+            pipe.hmget(self.keys.job_field(field), list(ids))
+        columns = await pipe.execute()
+        return [
+            decode_job(self.name, job_id, [column[i] for column in columns])
+            for i, job_id in enumerate(ids)
+        ]
+
+    async def get_job(self, job_id: str) -> Job:
+        check_job_id(job_id)
+        (job,) = await self.get_jobs([job_id])
+        if job is None:
+            raise JobNotFound(self.name, job_id)
+        return job
+
+    async def counts(self) -> dict[str, int]:
+        pipe = self.connection.client.pipeline(transaction=False)
+        for state in JobState:
+            pipe.zcard(self.keys.key(state.value))
+        values = await pipe.execute()
+        return {state.value: int(n) for state, n in zip(JobState, values, strict=True)}
+
+    async def list_ids(self, state: JobState | str, *, offset: int = 0, limit: int = 100) -> list[str]:
+        """Ids in ``state``; finished states newest first, waiting in run order."""
+        state = JobState(state)
+        _page(offset, limit)
+        key = self.keys.key(state.value)
+        newest_first = state in (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
+        ids: list[str] = await self.connection.client.zrange(
+            key, offset, offset + limit - 1, desc=newest_first
+        )
+        return ids
+
+    async def list_jobs(self, state: JobState | str, *, offset: int = 0, limit: int = 100) -> list[Job]:
+        ids = await self.list_ids(state, offset=offset, limit=limit)
+        return [job for job in await self.get_jobs(ids) if job is not None]
+
+    async def is_paused(self) -> bool:
+        return bool(await self.connection.client.hexists(self.keys.meta, "paused"))
+
+    # -- operating ---------------------------------------------------------------------
+
+    async def pause(self) -> bool:
+        await self._register()
+        return bool(await self._run("set_paused", [self._settings.events_maxlen, "1"]))
+
+    async def resume(self) -> bool:
+        return bool(await self._run("set_paused", [self._settings.events_maxlen, "0"]))
+
+    async def cancel(self, job_id: str, reason: str = "cancelled by operator") -> str:
+        """Cancel a job: ``"cancelled"`` at once, or ``"requested"`` while it runs."""
+        check_job_id(job_id)
+        code = await self._run(
+            "cancel", [self._settings.events_maxlen, *self.keep_dead.args(), job_id, reason]
+        )
+        if code == 0:
+            raise JobNotFound(self.name, job_id)
+        if code == -1:
+            raise InvalidStateTransition(job_id, await self._state(job_id), "cancel")
+        return "cancelled" if code == 1 else "requested"
+
+    async def _state(self, job_id: str) -> str | None:
+        state: str | None = await self.connection.client.hget(self.keys.job_field("state"), job_id)
+        return state
+
+    async def _per_id(self, script: str, operation: str, ids: Sequence[str], *extra: Any) -> int:
+        """Run a per-id script; a single id that does not qualify raises a clear error."""
+        for job_id in ids:
+            check_job_id(job_id)
+        if not ids:
+            return 0
+        codes = await self._run(script, [self._settings.events_maxlen, *extra, *ids])
+        if len(ids) == 1 and codes[0] != 1:
+            state = await self._state(ids[0])
+            if state is None:
+                raise JobNotFound(self.name, ids[0])
+            raise InvalidStateTransition(ids[0], state, operation)
+        return sum(1 for code in codes if code == 1)
+
+    async def promote(self, job_id: str) -> None:
+        """Run a delayed job now."""
+        await self._per_id("promote", "promote", [job_id])
+
+    async def promote_all(self, *, batch: int = 500) -> int:
+        total = 0
+        while ids := await self.connection.client.zrange(self.keys.delayed, 0, batch - 1):
+            total += await self._per_id("promote", "promote", ids)
+        return total
+
+    async def retry(self, job_id: str, *, data: Any = ...) -> None:
+        """Requeue a dead or cancelled job with fresh attempts; optionally with new data."""
+        spec = ""
+        if data is not ...:
+            job = await self.get_job(job_id)
+            spec = json.dumps({
+                "name": job.name, "opts": job.options, "meta": job.meta,
+                "created": int(job.created_at * 1000),
+                "data": json.loads(encode_json(data, "data", self._settings.max_payload_bytes)),
+            })  # fmt: skip
+        await self._per_id("requeue", "retry", [job_id], spec)
+
+    async def remove(self, job_id: str) -> None:
+        """Delete a job that is not running."""
+        await self._per_id("remove", "remove", [job_id])
+
+    async def change_priority(self, job_id: str, priority: int) -> None:
+        if isinstance(priority, bool) or not isinstance(priority, int) or not (
+            MIN_PRIORITY <= priority <= MAX_PRIORITY
+        ):
+            raise InvalidJobOptions("priority", f"must be an integer within [{MIN_PRIORITY}, {MAX_PRIORITY}]")
+        check_job_id(job_id)
+        code = await self._run("change_priority", [self._settings.events_maxlen, job_id, priority])
+        if code != 1:
+            raise InvalidStateTransition(job_id, await self._state(job_id), "change priority of")
+
+    # -- dead letters --------------------------------------------------------------------
+
+    async def dead_letters(self, *, offset: int = 0, limit: int = 100) -> list[Job]:
+        """Dead jobs, newest first, with their last error and attempt history."""
+        return await self.list_jobs(JobState.DEAD, offset=offset, limit=limit)
+
+    async def _select_dead(self, where: DeadFilter, limit: int | None, batch: int = 500) -> list[str]:
+        low = "-inf" if where.since is None else int(where.since * 1000)
+        high = "+inf" if where.until is None else int(where.until * 1000)
+        chosen: list[str] = []
+        offset = 0
+        while limit is None or len(chosen) < limit:
+            ids = await self.connection.client.zrangebyscore(self.keys.dead, low, high, offset, batch)
+            if not ids:
+                break
+            offset += len(ids)
+            if where.name is None and where.error_type is None:
+                chosen.extend(ids)
+                continue
+            for job in await self.get_jobs(ids):
+                if job is None or (where.name and job.name != where.name):
+                    continue
+                if where.error_type and (job.error or {}).get("type") != where.error_type:
+                    continue
+                chosen.append(job.id)
+        return chosen if limit is None else chosen[:limit]
+
+    async def requeue_dead(self, where: DeadFilter | None = None, *, limit: int | None = None) -> int:
+        """Requeue every dead job matching ``where`` (all when None); returns how many."""
+        ids = await self._select_dead(where or DeadFilter(), limit)
+        total = 0
+        for start in range(0, len(ids), 500):
+            total += await self._count_codes("requeue", ["", *ids[start : start + 500]])
+        return total
+
+    async def purge_dead(self, where: DeadFilter | None = None, *, limit: int | None = None) -> int:
+        """Delete every dead job matching ``where`` (all when None); returns how many."""
+        ids = await self._select_dead(where or DeadFilter(), limit)
+        total = 0
+        for start in range(0, len(ids), 500):
+            total += await self._count_codes("remove", ids[start : start + 500])
+        return total
+
+    async def _count_codes(self, script: str, args: list[Any]) -> int:
+        codes = await self._run(script, [self._settings.events_maxlen, *args])
+        return sum(1 for code in codes if code == 1)
+
+    # -- events --------------------------------------------------------------------------
+
+    async def events(self, *, after: str = "$", block_ms: int = 5000) -> AsyncIterator[Event]:
+        """Follow the queue's event stream; ``after="0"`` replays what is retained."""
+        last = after
+        client = self.connection.client
+        while True:
+            reply = await client.xread({self.keys.events: last}, block=block_ms, count=500)
+            for _stream, entries in reply or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    yield Event(entry_id, fields.get("job", ""), fields.get("event", ""), fields)

@@ -1,0 +1,64 @@
+"""The Lua scripts that make every job state change atomic.
+
+Each ``<name>.lua`` file documents its ARGV and return codes in its header; all share the
+KEYS layout and helpers of ``_prelude.lua``, prepended at load time.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from redis.commands.core import AsyncScript, Script
+
+SCRIPT_NAMES = (
+    "add",
+    "fetch",
+    "complete",
+    "fail",
+    "extend",
+    "recover_stalled",
+    "release",
+    "promote",
+    "cancel",
+    "requeue",
+    "remove",
+    "set_paused",
+    "progress",
+    "change_priority",
+)
+
+
+@cache
+def source(name: str) -> str:
+    """Full text of a script, prelude included."""
+    if name not in SCRIPT_NAMES:
+        raise KeyError(f"no script named {name!r}")
+    folder = resources.files(__package__)
+    prelude = folder.joinpath("_prelude.lua").read_text()
+    return prelude + "\n" + folder.joinpath(f"{name}.lua").read_text()
+
+
+class AsyncScripts:
+    """Registered scripts for an async client; EVALSHA with a reload after NOSCRIPT."""
+
+    def __init__(self, client: Any) -> None:
+        self._scripts: dict[str, AsyncScript] = {
+            name: client.register_script(source(name)) for name in SCRIPT_NAMES
+        }
+
+    async def __call__(self, name: str, keys: list[str], args: list[Any], client: Any = None) -> Any:
+        return await self._scripts[name](keys=keys, args=args, client=client)
+
+
+class SyncScripts:
+    """Registered scripts for a blocking client."""
+
+    def __init__(self, client: Any) -> None:
+        self._scripts: dict[str, Script] = {
+            name: client.register_script(source(name)) for name in SCRIPT_NAMES
+        }
+
+    def __call__(self, name: str, keys: list[str], args: list[Any], client: Any = None) -> Any:
+        return self._scripts[name](keys=keys, args=args, client=client)

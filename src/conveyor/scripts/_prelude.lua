@@ -1,0 +1,179 @@
+-- Prepended to every script by conveyor.scripts.
+--
+-- KEYS (the same layout for every script, built by conveyor.keys.QueueKeys.layout):
+--   1 wait       zset  id -> priority/sequence score
+--   2 delayed    zset  id -> due time (ms)
+--   3 active     zset  id -> lease expiry (ms)
+--   4 completed  zset  id -> finish time (ms)
+--   5 dead       zset  id -> death time (ms)
+--   6 cancelled  zset  id -> cancel time (ms)
+--   7 meta       hash  queue flags (paused)
+--   8 marker     zset  one member; idle workers block on it with BZPOPMIN
+--   9 events     stream of state changes
+--  10 seq        counter for FIFO order within one priority
+--  11.. one hash per job field, keyed by job id (see conveyor.keys.JOB_FIELDS)
+-- All keys share the queue's hash tag; scripts build no key names of their own.
+
+local K_WAIT, K_DELAYED, K_ACTIVE, K_COMPLETED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local K_DEAD, K_CANCELLED, K_META, K_MARKER = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local K_EVENTS, K_SEQ = KEYS[9], KEYS[10]
+local F = {
+  spec = KEYS[11], state = KEYS[12], token = KEYS[13], attempts = KEYS[14],
+  stalls = KEYS[15], worker = KEYS[16], started = KEYS[17], finished = KEYS[18],
+  result = KEYS[19], error = KEYS[20], history = KEYS[21], progress = KEYS[22],
+  logs = KEYS[23], cancel = KEYS[24], ready = KEYS[25], priority = KEYS[26],
+}
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Scores must be written as exact integers: tostring() would round to 14 digits.
+local function int(n)
+  return string.format('%.0f', n)
+end
+
+local PRIORITY_SPAN = 4398046511104 -- 2^42 sequence numbers per priority level
+
+local function wait_score(priority, front)
+  local seq = 0
+  if not front then seq = redis.call('INCR', K_SEQ) end
+  return int((1000 - tonumber(priority)) * PRIORITY_SPAN + seq)
+end
+
+local function emit(maxlen, id, event, extra)
+  local args = {'XADD', K_EVENTS, 'MAXLEN', '~', maxlen, '*', 'job', id, 'event', event}
+  if extra then
+    for i = 1, #extra do args[#args + 1] = extra[i] end
+  end
+  redis.call(unpack(args))
+end
+
+local function wake_worker()
+  redis.call('ZADD', K_MARKER, 0, 'm')
+end
+
+-- Put a job in the wait set behind (or, with front, ahead of) its priority peers.
+local function enqueue_waiting(id, front)
+  local priority = redis.call('HGET', F.priority, id) or 0
+  redis.call('HSET', F.state, id, 'waiting')
+  redis.call('ZADD', K_WAIT, wait_score(priority, front), id)
+end
+
+local function forget_job(id)
+  for _, key in pairs(F) do redis.call('HDEL', key, id) end
+end
+
+-- Retention: keep at most keep_count members younger than keep_age_ms (negative = no bound).
+-- Bounded work per call so a single transition never scans the whole set.
+local TRIM_BATCH = 200
+local function trim(zset, keep_count, keep_age_ms, now)
+  local doomed = {}
+  if keep_age_ms >= 0 then
+    doomed = redis.call('ZRANGE', zset, '-inf', '(' .. int(now - keep_age_ms),
+      'BYSCORE', 'LIMIT', 0, TRIM_BATCH)
+  end
+  if keep_count >= 0 then
+    local excess = redis.call('ZCARD', zset) - #doomed - keep_count
+    if excess > 0 then
+      local extra = redis.call('ZRANGE', zset, #doomed, #doomed + math.min(excess, TRIM_BATCH) - 1)
+      for i = 1, #extra do doomed[#doomed + 1] = extra[i] end
+    end
+  end
+  for i = 1, #doomed do
+    forget_job(doomed[i])
+    redis.call('ZREM', zset, doomed[i])
+  end
+  return #doomed
+end
+
+-- Move due delayed jobs to wait; return how many moved.
+local function promote_due(now, limit)
+  local due = redis.call('ZRANGE', K_DELAYED, '-inf', int(now), 'BYSCORE', 'LIMIT', 0, limit)
+  for i = 1, #due do
+    redis.call('ZREM', K_DELAYED, due[i])
+    redis.call('HDEL', F.ready, due[i])
+    enqueue_waiting(due[i], false)
+  end
+  if #due > 0 then wake_worker() end
+  return #due
+end
+
+local function next_delayed_ms()
+  local first = redis.call('ZRANGE', K_DELAYED, 0, 0, 'WITHSCORES')
+  if #first == 0 then return -1 end
+  return tonumber(first[2])
+end
+
+-- True when the caller still holds the job's lease (fencing).
+local function holds_lease(id, token)
+  return redis.call('HGET', F.state, id) == 'active' and redis.call('HGET', F.token, id) == token
+end
+
+-- Lease up to `count` waiting jobs for `worker`. Returns a flat reply:
+--   paused (0|1), next delayed due ms (-1 if none), then 5 per job: id, token, attempts,
+--   stalls, spec JSON.
+local function activate(maxlen, worker, lease_ms, count, now)
+  promote_due(now, 1000)
+  local reply = {0, 0}
+  if redis.call('HEXISTS', K_META, 'paused') == 1 then
+    reply[1] = 1
+  elseif count > 0 then
+    local popped = redis.call('ZPOPMIN', K_WAIT, count)
+    local expiry = int(now + lease_ms)
+    for i = 1, #popped, 2 do
+      local id = popped[i]
+      local token = redis.call('HINCRBY', F.token, id, 1)
+      redis.call('HSET', F.state, id, 'active')
+      redis.call('HSET', F.worker, id, worker)
+      redis.call('HSET', F.started, id, int(now))
+      redis.call('ZADD', K_ACTIVE, expiry, id)
+      emit(maxlen, id, 'active', {'worker', worker})
+      reply[#reply + 1] = id
+      reply[#reply + 1] = token
+      reply[#reply + 1] = redis.call('HGET', F.attempts, id) or '0'
+      reply[#reply + 1] = redis.call('HGET', F.stalls, id) or '0'
+      reply[#reply + 1] = redis.call('HGET', F.spec, id)
+    end
+    -- Others may be blocked on the marker: pass the wake-up on while work remains.
+    if #popped > 0 and redis.call('ZCARD', K_WAIT) > 0 then wake_worker() end
+  end
+  reply[2] = next_delayed_ms()
+  return reply
+end
+
+local HISTORY_CAP = 50
+local function append_history(id, record_json)
+  local current = redis.call('HGET', F.history, id)
+  local list = current and cjson.decode(current) or {}
+  list[#list + 1] = cjson.decode(record_json)
+  while #list > HISTORY_CAP do table.remove(list, 1) end
+  redis.call('HSET', F.history, id, cjson.encode(list))
+end
+
+-- End a job for good in a terminal zset (dead or cancelled).
+local function bury(zset, state, id, now, maxlen, reason)
+  redis.call('ZREM', K_WAIT, id)
+  redis.call('ZREM', K_DELAYED, id)
+  redis.call('ZREM', K_ACTIVE, id)
+  redis.call('HDEL', F.ready, id)
+  redis.call('HDEL', F.cancel, id)
+  redis.call('HSET', F.state, id, state)
+  redis.call('HSET', F.finished, id, int(now))
+  redis.call('ZADD', zset, int(now), id)
+  emit(maxlen, id, state, {'reason', reason})
+end
+
+local function schedule_retry(id, delay_ms, now)
+  redis.call('ZREM', K_ACTIVE, id)
+  if delay_ms > 0 then
+    redis.call('HSET', F.state, id, 'delayed')
+    redis.call('HSET', F.ready, id, int(now + delay_ms))
+    redis.call('ZADD', K_DELAYED, int(now + delay_ms), id)
+    wake_worker()
+  else
+    enqueue_waiting(id, false)
+    wake_worker()
+  end
+end

@@ -1,0 +1,86 @@
+"""The blocking producer, for Django, Flask and scripts: no event loop per call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from conveyor.codec import BulkItem, add_args, decode_job, prepare, prepare_bulk
+from conveyor.config import Settings
+from conveyor.connection import SyncConnection, connect_sync
+from conveyor.errors import JobNotFound
+from conveyor.job import BUILTIN_DEFAULTS, Enqueued, Job, JobOptions, JobState
+from conveyor.keys import GLOBAL_QUEUES, JOB_FIELDS, QueueKeys
+from conveyor.queue import BULK_CHUNK
+from conveyor.validation import check_job_id, check_queue_name
+
+
+class SyncQueue:
+    """Enqueue jobs from synchronous code.
+
+    >>> queue = SyncQueue("emails", url="redis://localhost:6379/0")
+    >>> queue.add("send", {"to": "a@example.com"})
+    """
+
+    def __init__(
+        self,
+        name: str,
+        connection: SyncConnection | None = None,
+        *,
+        url: str | None = None,
+        settings: Settings | None = None,
+        defaults: JobOptions | None = None,
+    ) -> None:
+        self.name = check_queue_name(name)
+        self.connection = connection or connect_sync(url, settings=settings)
+        self.defaults = (defaults or JobOptions()).merged(BUILTIN_DEFAULTS)
+        self.keys = QueueKeys(self.name)
+        self._layout = self.keys.layout
+        self._settings = self.connection.settings
+        self._registered = False
+
+    def _register(self) -> None:
+        if not self._registered:
+            self.connection.client.sadd(GLOBAL_QUEUES, self.name)
+            self._registered = True
+
+    def add(self, name: str, data: Any = None, options: JobOptions | None = None) -> Enqueued:
+        """Enqueue one job; see :meth:`conveyor.Queue.add`."""
+        job = prepare(name, data, options or JobOptions(), self.defaults, self._settings.max_payload_bytes)
+        self._register()
+        (created,) = self.connection.scripts(
+            "add", self._layout, add_args(self._settings.events_maxlen, [job])
+        )
+        return Enqueued(job.id, bool(created))
+
+    def add_bulk(self, jobs: Iterable[BulkItem], *, chunk_size: int = BULK_CHUNK) -> list[Enqueued]:
+        """Enqueue many jobs, one round trip per chunk; all are validated first."""
+        prepared = prepare_bulk(jobs, self.defaults, self._settings.max_payload_bytes)
+        self._register()
+        results: list[Enqueued] = []
+        for start in range(0, len(prepared), chunk_size):
+            chunk = prepared[start : start + chunk_size]
+            codes = self.connection.scripts(
+                "add", self._layout, add_args(self._settings.events_maxlen, chunk)
+            )
+            results.extend(Enqueued(j.id, bool(c)) for j, c in zip(chunk, codes, strict=True))
+        return results
+
+    def get_job(self, job_id: str) -> Job:
+        check_job_id(job_id)
+        pipe = self.connection.client.pipeline(transaction=False)
+        for field in JOB_FIELDS:
+            pipe.hget(self.keys.job_field(field), job_id)
+        job = decode_job(self.name, job_id, pipe.execute())
+        if job is None:
+            raise JobNotFound(self.name, job_id)
+        return job
+
+    def counts(self) -> dict[str, int]:
+        pipe = self.connection.client.pipeline(transaction=False)
+        for state in JobState:
+            pipe.zcard(self.keys.key(state.value))
+        return {s.value: int(n) for s, n in zip(JobState, pipe.execute(), strict=True)}
+
+    def close(self) -> None:
+        self.connection.close()

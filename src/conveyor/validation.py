@@ -1,0 +1,85 @@
+"""Checks on names, ids and payloads; each failure is a typed error naming the field."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from conveyor.errors import InvalidJobData, InvalidJobId, InvalidQueueName, PayloadTooLarge
+
+MAX_QUEUE_NAME = 100
+MAX_JOB_ID = 200
+MAX_JOB_NAME = 200
+MAX_DEPTH = 64
+
+_QUEUE_FORBIDDEN = re.compile(r"[:{}*?\[\]\\\s\x00-\x1f\x7f]")
+_ID_FORBIDDEN = re.compile(r"[:\x00-\x1f\x7f]")
+
+
+def check_queue_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise InvalidQueueName("queue", f"must be a string, got {type(name).__name__}")
+    if not name:
+        raise InvalidQueueName("queue", "must not be empty")
+    if len(name) > MAX_QUEUE_NAME:
+        raise InvalidQueueName("queue", f"is {len(name)} characters; the limit is {MAX_QUEUE_NAME}")
+    bad = _QUEUE_FORBIDDEN.search(name)
+    if bad:
+        raise InvalidQueueName(
+            "queue",
+            f"{name!r} contains {bad.group()!r}; use letters, digits, '-', '_' or '.' "
+            "(no ':', braces, glob characters, whitespace or control characters)",
+        )
+    return name
+
+
+def check_job_id(job_id: object) -> str:
+    if not isinstance(job_id, str):
+        raise InvalidJobId("job_id", f"must be a string, got {type(job_id).__name__}")
+    if not job_id:
+        raise InvalidJobId("job_id", "must not be empty")
+    if len(job_id) > MAX_JOB_ID:
+        raise InvalidJobId("job_id", f"is {len(job_id)} characters; the limit is {MAX_JOB_ID}")
+    bad = _ID_FORBIDDEN.search(job_id)
+    if bad:
+        raise InvalidJobId("job_id", f"contains {bad.group()!r}; ':' and control characters are not allowed")
+    return job_id
+
+
+def check_job_name(name: object) -> str:
+    if not isinstance(name, str) or not name or len(name) > MAX_JOB_NAME:
+        raise InvalidJobData("name", f"must be a non-empty string of at most {MAX_JOB_NAME} characters")
+    if _ID_FORBIDDEN.search(name):
+        raise InvalidJobData("name", "must not contain ':' or control characters")
+    return name
+
+
+def _check_depth(value: Any, field: str) -> None:
+    """Iterative walk: a recursive one would itself overflow on hostile nesting."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth > MAX_DEPTH:
+                raise InvalidJobData(field, f"is nested deeper than {MAX_DEPTH} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise InvalidJobData(field, f"contains {item!r}; JSON has no NaN or Infinity")
+
+
+def encode_json(value: Any, field: str, max_bytes: int) -> str:
+    """Strict JSON (no NaN/Infinity, string keys) within ``max_bytes``; never pickle."""
+    _check_depth(value, field)
+    try:
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidJobData(field, f"is not JSON-serialisable: {exc}") from None
+    size = len(text.encode())
+    if size > max_bytes:
+        raise PayloadTooLarge(
+            field, f"is {size} bytes as JSON; the limit is {max_bytes} (CONVEYOR_MAX_PAYLOAD_BYTES)"
+        )
+    return text

@@ -33,7 +33,9 @@ class PreparedJob:
     args: tuple[str, str, int, int]  # id, spec JSON, priority, delay ms
 
 
-def prepare(name: str, data: Any, options: JobOptions, defaults: JobOptions, max_bytes: int) -> PreparedJob:
+def prepare(
+    name: str, data: Any, options: JobOptions, defaults: JobOptions, max_bytes: int
+) -> PreparedJob:
     """Validate one job and encode it for ``add.lua``; raises before anything is written."""
     check_job_name(name)
     merged = options.merged(defaults)
@@ -65,7 +67,9 @@ def normalise_bulk_item(item: object, index: int) -> tuple[str, Any, JobOptions]
     return item[0], item[1], options
 
 
-def prepare_bulk(items: Iterable[BulkItem], defaults: JobOptions, max_bytes: int) -> list[PreparedJob]:
+def prepare_bulk(
+    items: Iterable[BulkItem], defaults: JobOptions, max_bytes: int
+) -> list[PreparedJob]:
     """Validate every job of a bulk add first, so a bad one fails the call with nothing written."""
     prepared = []
     for index, item in enumerate(items):

@@ -46,8 +46,12 @@ def reconnect_delay(failures: int, *, base: float = 0.05, cap: float = 2.0) -> f
 class Connection:
     """An async Redis client, its scripts, the settings, and the embedded server if any."""
 
-    def __init__(self, client: aioredis.Redis, settings: Settings, server: EmbeddedRedis | None = None) -> None:
-        self.client = client
+    def __init__(
+        self, client: aioredis.Redis, settings: Settings, server: EmbeddedRedis | None = None
+    ) -> None:
+        # Typed loosely on purpose: redis-py declares bytes | str replies, and every
+        # client here is built with decode_responses=True.
+        self.client: Any = client
         self.settings = settings
         self.server = server
         self.scripts = AsyncScripts(client)
@@ -84,8 +88,10 @@ async def connect(url: str | None = None, *, settings: Settings | None = None) -
 class SyncConnection:
     """The blocking twin of :class:`Connection`, for producers in sync web apps."""
 
-    def __init__(self, client: redis.Redis, settings: Settings, server: EmbeddedRedis | None = None) -> None:
-        self.client = client
+    def __init__(
+        self, client: redis.Redis, settings: Settings, server: EmbeddedRedis | None = None
+    ) -> None:
+        self.client: Any = client
         self.settings = settings
         self.server = server
         self.scripts = SyncScripts(client)
@@ -97,7 +103,7 @@ class SyncConnection:
 
 
 def connect_sync(url: str | None = None, *, settings: Settings | None = None) -> SyncConnection:
-    import redis.retry  # noqa: F401
+    import redis.retry
 
     settings = settings or load_settings()
     resolved, server = _resolve_url(url, settings)

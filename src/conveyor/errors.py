@@ -79,7 +79,7 @@ class JobTimeout(ConveyorError):
     """The handler ran longer than the job's timeout."""
 
 
-class RetryLater(ConveyorError):  # noqa: N818 - reads as an instruction at the raise site
+class RetryLater(ConveyorError):
     """Raise from a handler to retry after ``delay`` seconds without using up an attempt.
 
     Meant for remote rate limits (HTTP 429 with Retry-After).

@@ -67,7 +67,11 @@ def _child_main(path: str, context: dict[str, Any], data_json: str, pipe: Connec
             result = asyncio.run(result)
         pipe.send_bytes(json.dumps({"ok": result}).encode())
     except BaseException as exc:  # the parent decides what the failure means
-        failure = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+        failure = {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "traceback": traceback.format_exc(),
+        }
         pipe.send_bytes(json.dumps({"error": failure}).encode())
     finally:
         pipe.close()

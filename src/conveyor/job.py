@@ -65,7 +65,9 @@ class JobOptions:
             if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
                 raise InvalidJobOptions("attempts", "must be an integer")
             if not 1 <= self.attempts <= MAX_ATTEMPTS:
-                raise InvalidJobOptions("attempts", f"must be within [1, {MAX_ATTEMPTS}], got {self.attempts}")
+                raise InvalidJobOptions(
+                    "attempts", f"must be within [1, {MAX_ATTEMPTS}], got {self.attempts}"
+                )
         if self.backoff is not None and not isinstance(self.backoff, Backoff):
             raise InvalidJobOptions("backoff", "must be a conveyor.Backoff")
         if self.timeout is not None:
@@ -75,7 +77,8 @@ class JobOptions:
                 raise InvalidJobOptions("priority", f"must be an integer, got {self.priority!r}")
             if not MIN_PRIORITY <= self.priority <= MAX_PRIORITY:
                 raise InvalidJobOptions(
-                    "priority", f"must be within [{MIN_PRIORITY}, {MAX_PRIORITY}], got {self.priority}"
+                    "priority",
+                    f"must be within [{MIN_PRIORITY}, {MAX_PRIORITY}], got {self.priority}",
                 )
         if self.delay is not None:
             _check_number(self.delay, "delay")

@@ -11,8 +11,16 @@ from conveyor.codec import BulkItem, add_args, decode_job, prepare, prepare_bulk
 from conveyor.connection import Connection
 from conveyor.errors import InvalidJobOptions, InvalidStateTransition, JobNotFound
 from conveyor.job import (
-    BUILTIN_DEFAULTS, KEEP_COMPLETED, KEEP_DEAD, MAX_PRIORITY, MIN_PRIORITY,
-    Enqueued, Job, JobOptions, JobState, Retention,
+    BUILTIN_DEFAULTS,
+    KEEP_COMPLETED,
+    KEEP_DEAD,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    Enqueued,
+    Job,
+    JobOptions,
+    JobState,
+    Retention,
 )  # fmt: skip
 from conveyor.keys import GLOBAL_QUEUES, JOB_FIELDS, QueueKeys
 from conveyor.validation import check_job_id, check_queue_name, encode_json
@@ -45,7 +53,9 @@ def _page(offset: int, limit: int) -> None:
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise InvalidJobOptions("offset", f"must be a non-negative integer, got {offset!r}")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise InvalidJobOptions("limit", f"must be an integer within [1, {MAX_PAGE}], got {limit!r}")
+        raise InvalidJobOptions(
+            "limit", f"must be an integer within [1, {MAX_PAGE}], got {limit!r}"
+        )
 
 
 class Queue:
@@ -86,12 +96,16 @@ class Queue:
 
     async def add(self, name: str, data: Any = None, options: JobOptions | None = None) -> Enqueued:
         """Enqueue one job. An existing job id returns that job with ``created=False``."""
-        job = prepare(name, data, options or JobOptions(), self.defaults, self._settings.max_payload_bytes)
+        job = prepare(
+            name, data, options or JobOptions(), self.defaults, self._settings.max_payload_bytes
+        )
         await self._register()
         (created,) = await self._run("add", add_args(self._settings.events_maxlen, [job]))
         return Enqueued(job.id, bool(created))
 
-    async def add_bulk(self, jobs: Iterable[BulkItem], *, chunk_size: int = BULK_CHUNK) -> list[Enqueued]:
+    async def add_bulk(
+        self, jobs: Iterable[BulkItem], *, chunk_size: int = BULK_CHUNK
+    ) -> list[Enqueued]:
         """Enqueue many jobs, one round trip per ``chunk_size``; all are validated first."""
         prepared = prepare_bulk(jobs, self.defaults, self._settings.max_payload_bytes)
         await self._register()
@@ -130,7 +144,9 @@ class Queue:
         values = await pipe.execute()
         return {state.value: int(n) for state, n in zip(JobState, values, strict=True)}
 
-    async def list_ids(self, state: JobState | str, *, offset: int = 0, limit: int = 100) -> list[str]:
+    async def list_ids(
+        self, state: JobState | str, *, offset: int = 0, limit: int = 100
+    ) -> list[str]:
         """Ids in ``state``; finished states newest first, waiting in run order."""
         state = JobState(state)
         _page(offset, limit)
@@ -141,7 +157,9 @@ class Queue:
         )
         return ids
 
-    async def list_jobs(self, state: JobState | str, *, offset: int = 0, limit: int = 100) -> list[Job]:
+    async def list_jobs(
+        self, state: JobState | str, *, offset: int = 0, limit: int = 100
+    ) -> list[Job]:
         ids = await self.list_ids(state, offset=offset, limit=limit)
         return [job for job in await self.get_jobs(ids) if job is not None]
 
@@ -214,10 +232,14 @@ class Queue:
         await self._per_id("remove", "remove", [job_id])
 
     async def change_priority(self, job_id: str, priority: int) -> None:
-        if isinstance(priority, bool) or not isinstance(priority, int) or not (
-            MIN_PRIORITY <= priority <= MAX_PRIORITY
+        if (
+            isinstance(priority, bool)
+            or not isinstance(priority, int)
+            or not (MIN_PRIORITY <= priority <= MAX_PRIORITY)
         ):
-            raise InvalidJobOptions("priority", f"must be an integer within [{MIN_PRIORITY}, {MAX_PRIORITY}]")
+            raise InvalidJobOptions(
+                "priority", f"must be an integer within [{MIN_PRIORITY}, {MAX_PRIORITY}]"
+            )
         check_job_id(job_id)
         code = await self._run("change_priority", [self._settings.events_maxlen, job_id, priority])
         if code != 1:
@@ -229,13 +251,17 @@ class Queue:
         """Dead jobs, newest first, with their last error and attempt history."""
         return await self.list_jobs(JobState.DEAD, offset=offset, limit=limit)
 
-    async def _select_dead(self, where: DeadFilter, limit: int | None, batch: int = 500) -> list[str]:
+    async def _select_dead(
+        self, where: DeadFilter, limit: int | None, batch: int = 500
+    ) -> list[str]:
         low = "-inf" if where.since is None else int(where.since * 1000)
         high = "+inf" if where.until is None else int(where.until * 1000)
         chosen: list[str] = []
         offset = 0
         while limit is None or len(chosen) < limit:
-            ids = await self.connection.client.zrangebyscore(self.keys.dead, low, high, offset, batch)
+            ids = await self.connection.client.zrangebyscore(
+                self.keys.dead, low, high, offset, batch
+            )
             if not ids:
                 break
             offset += len(ids)
@@ -250,7 +276,9 @@ class Queue:
                 chosen.append(job.id)
         return chosen if limit is None else chosen[:limit]
 
-    async def requeue_dead(self, where: DeadFilter | None = None, *, limit: int | None = None) -> int:
+    async def requeue_dead(
+        self, where: DeadFilter | None = None, *, limit: int | None = None
+    ) -> int:
         """Requeue every dead job matching ``where`` (all when None); returns how many."""
         ids = await self._select_dead(where or DeadFilter(), limit)
         total = 0

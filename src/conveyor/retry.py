@@ -54,7 +54,9 @@ class Backoff:
         return cls("fixed", delay, max(delay, 0.0), jitter)
 
     @classmethod
-    def exponential(cls, delay: float = 1.0, *, max_delay: float = 3600.0, jitter: float = 0.0) -> Backoff:
+    def exponential(
+        cls, delay: float = 1.0, *, max_delay: float = 3600.0, jitter: float = 0.0
+    ) -> Backoff:
         return cls("exponential", delay, max_delay, jitter)
 
     @classmethod
@@ -119,14 +121,16 @@ class RetryPolicy:
     backoffs: Mapping[str, BackoffFunction] = field(default_factory=dict)
 
     def rule_for(self, error: BaseException) -> ErrorRule | None:
-        if isinstance(error, UnrecoverableError) or isinstance(error, self.never):
+        if isinstance(error, (UnrecoverableError, *self.never)):
             return ErrorRule(retry=False)
         for cls in type(error).__mro__:
             if cls in self.rules:
                 return self.rules[cls]
         return None
 
-    def decide(self, error: BaseException, attempts_made: int, attempts: int, backoff: Backoff) -> Decision:
+    def decide(
+        self, error: BaseException, attempts_made: int, attempts: int, backoff: Backoff
+    ) -> Decision:
         """``attempts_made`` counts the attempt that just failed."""
         rule = self.rule_for(error) or ErrorRule()
         kind = type(error).__name__
@@ -134,6 +138,8 @@ class RetryPolicy:
             return Decision(False, 0.0, f"{kind} is not retried")
         limit = rule.max_attempts or attempts
         if attempts_made >= limit:
-            return Decision(False, 0.0, f"attempts exhausted ({attempts_made}/{limit}) after {kind}")
+            return Decision(
+                False, 0.0, f"attempts exhausted ({attempts_made}/{limit}) after {kind}"
+            )
         delay = (rule.backoff or backoff).seconds(attempts_made, error, self.backoffs)
         return Decision(True, delay, kind if not isinstance(error, JobTimeout) else "timeout")

@@ -46,7 +46,9 @@ class SyncQueue:
 
     def add(self, name: str, data: Any = None, options: JobOptions | None = None) -> Enqueued:
         """Enqueue one job; see :meth:`conveyor.Queue.add`."""
-        job = prepare(name, data, options or JobOptions(), self.defaults, self._settings.max_payload_bytes)
+        job = prepare(
+            name, data, options or JobOptions(), self.defaults, self._settings.max_payload_bytes
+        )
         self._register()
         (created,) = self.connection.scripts(
             "add", self._layout, add_args(self._settings.events_maxlen, [job])

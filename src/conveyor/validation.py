@@ -44,13 +44,17 @@ def check_job_id(job_id: object) -> str:
         raise InvalidJobId("job_id", f"is {len(job_id)} characters; the limit is {MAX_JOB_ID}")
     bad = _ID_FORBIDDEN.search(job_id)
     if bad:
-        raise InvalidJobId("job_id", f"contains {bad.group()!r}; ':' and control characters are not allowed")
+        raise InvalidJobId(
+            "job_id", f"contains {bad.group()!r}; ':' and control characters are not allowed"
+        )
     return job_id
 
 
 def check_job_name(name: object) -> str:
     if not isinstance(name, str) or not name or len(name) > MAX_JOB_NAME:
-        raise InvalidJobData("name", f"must be a non-empty string of at most {MAX_JOB_NAME} characters")
+        raise InvalidJobData(
+            "name", f"must be a non-empty string of at most {MAX_JOB_NAME} characters"
+        )
     if _ID_FORBIDDEN.search(name):
         raise InvalidJobData("name", "must not contain ':' or control characters")
     return name

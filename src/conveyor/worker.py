@@ -270,7 +270,7 @@ class Worker:
         q.next_delayed_ms = int(reply[1])
         started = 0
         for i in range(2, len(reply), 5):
-            job_id, token, attempts, stalls, spec = reply[i : i + 5]
+            job_id, token, attempts, _stalls, spec = reply[i : i + 5]
             running = _Running(str(token))
             q.running[job_id] = running
             running.task = asyncio.create_task(
@@ -282,7 +282,9 @@ class Worker:
 
     # -- running ----------------------------------------------------------------------
 
-    async def _execute(self, q: _QueueState, job_id: str, running: _Running, attempts: int, spec: dict[str, Any]) -> None:
+    async def _execute(
+        self, q: _QueueState, job_id: str, running: _Running, attempts: int, spec: dict[str, Any]
+    ) -> None:
         options = spec["opts"]
         ctx = JobContext(
             id=job_id, name=spec["name"], queue=q.name, attempt=attempts + 1,

@@ -48,7 +48,9 @@ class AsyncScripts:
             name: client.register_script(source(name)) for name in SCRIPT_NAMES
         }
 
-    async def __call__(self, name: str, keys: list[str], args: list[Any], client: Any = None) -> Any:
+    async def __call__(
+        self, name: str, keys: list[str], args: list[Any], client: Any = None
+    ) -> Any:
         return await self._scripts[name](keys=keys, args=args, client=client)
 
 

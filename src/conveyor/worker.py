@@ -348,7 +348,7 @@ class Worker:
         error: BaseException,
         started: float,
     ) -> None:
-        counted = not isinstance(error, RetryLater)
+        counted = not isinstance(error, RetryLater | JobCancelled)
         if isinstance(error, JobCancelled):
             decision, outcome = Decision(False, 0.0, str(error)), "cancelled"
         elif isinstance(error, RetryLater):

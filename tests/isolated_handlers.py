@@ -1,0 +1,17 @@
+"""Module-level handlers for process isolation tests (they must be importable by name)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+
+def sleeps_forever(ctx: Any, data: Any) -> None:
+    time.sleep(3600)
+
+
+def ignores_everything(ctx: Any, data: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        time.sleep(0.05)

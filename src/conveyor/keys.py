@@ -37,7 +37,7 @@ JOB_FIELDS = (
 
 #: Queue-level structures, in script KEYS order.
 QUEUE_STRUCTURES = (
-    "wait",  # zset: id -> priority/sequence score
+    "waiting",  # zset: id -> priority/sequence score
     "delayed",  # zset: id -> due time (ms)
     "active",  # zset: id -> lease expiry (ms)
     "completed",  # zset: id -> finish time (ms)
@@ -67,9 +67,13 @@ class QueueKeys:
     def key(self, suffix: str) -> str:
         return f"{self.base}:{suffix}"
 
+    def state_set(self, state: str) -> str:
+        """The sorted set listing the jobs in ``state`` (named after the state)."""
+        return self.key(state)
+
     @property
-    def wait(self) -> str:
-        return self.key("wait")
+    def waiting(self) -> str:
+        return self.key("waiting")
 
     @property
     def delayed(self) -> str:

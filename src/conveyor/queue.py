@@ -140,7 +140,7 @@ class Queue:
     async def counts(self) -> dict[str, int]:
         pipe = self.connection.client.pipeline(transaction=False)
         for state in JobState:
-            pipe.zcard(self.keys.key(state.value))
+            pipe.zcard(self.keys.state_set(state.value))
         values = await pipe.execute()
         return {state.value: int(n) for state, n in zip(JobState, values, strict=True)}
 
@@ -150,7 +150,7 @@ class Queue:
         """Ids in ``state``; finished states newest first, waiting in run order."""
         state = JobState(state)
         _page(offset, limit)
-        key = self.keys.key(state.value)
+        key = self.keys.state_set(state.value)
         newest_first = state in (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
         ids: list[str] = await self.connection.client.zrange(
             key, offset, offset + limit - 1, desc=newest_first

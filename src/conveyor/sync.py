@@ -81,7 +81,7 @@ class SyncQueue:
     def counts(self) -> dict[str, int]:
         pipe = self.connection.client.pipeline(transaction=False)
         for state in JobState:
-            pipe.zcard(self.keys.key(state.value))
+            pipe.zcard(self.keys.state_set(state.value))
         return {s.value: int(n) for s, n in zip(JobState, pipe.execute(), strict=True)}
 
     def close(self) -> None:

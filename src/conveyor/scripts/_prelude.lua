@@ -1,7 +1,7 @@
 -- Prepended to every script by conveyor.scripts.
 --
 -- KEYS (the same layout for every script, built by conveyor.keys.QueueKeys.layout):
---   1 wait       zset  id -> priority/sequence score
+--   1 waiting    zset  id -> priority/sequence score
 --   2 delayed    zset  id -> due time (ms)
 --   3 active     zset  id -> lease expiry (ms)
 --   4 completed  zset  id -> finish time (ms)

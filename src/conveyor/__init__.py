@@ -24,6 +24,7 @@ from conveyor.errors import (
 from conveyor.handlers import Handler
 from conveyor.isolation import IsolatedContext, IsolatedHandlerError
 from conveyor.job import Enqueued, Job, JobOptions, JobState, Retention
+from conveyor.middleware import CallNext, Middleware
 from conveyor.queue import DeadFilter, Event, Queue
 from conveyor.retry import Backoff, ErrorRule, RetryPolicy
 from conveyor.sync import SyncQueue
@@ -33,6 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Backoff",
+    "CallNext",
     "ConfigError",
     "Connection",
     "ConveyorError",
@@ -57,6 +59,7 @@ __all__ = [
     "JobState",
     "JobTimeout",
     "LeaseLost",
+    "Middleware",
     "PayloadTooLarge",
     "Queue",
     "Retention",

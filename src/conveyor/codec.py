@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,13 +67,19 @@ def normalise_bulk_item(item: object, index: int) -> tuple[str, Any, JobOptions]
     return item[0], item[1], options
 
 
+#: Lets producer middleware adjust options: (job name, options) -> options.
+OptionsHook = Callable[[str, JobOptions], JobOptions]
+
+
 def prepare_bulk(
-    items: Iterable[BulkItem], defaults: JobOptions, max_bytes: int
+    items: Iterable[BulkItem], defaults: JobOptions, max_bytes: int, hook: OptionsHook | None = None
 ) -> list[PreparedJob]:
     """Validate every job of a bulk add first, so a bad one fails the call with nothing written."""
     prepared = []
     for index, item in enumerate(items):
         name, data, options = normalise_bulk_item(item, index)
+        if hook is not None:
+            options = hook(name, options)
         try:
             prepared.append(prepare(name, data, options, defaults, max_bytes))
         except InvalidJobData as exc:

@@ -23,6 +23,7 @@ from conveyor.job import (
     Retention,
 )  # fmt: skip
 from conveyor.keys import GLOBAL_QUEUES, JOB_FIELDS, QueueKeys
+from conveyor.middleware import Middleware, before_enqueue
 from conveyor.validation import check_job_id, check_queue_name, encode_json
 
 MAX_PAGE = 1000
@@ -71,12 +72,14 @@ class Queue:
         connection: Connection,
         *,
         defaults: JobOptions | None = None,
+        middleware: Sequence[Middleware] = (),
         keep_completed: Retention = KEEP_COMPLETED,
         keep_dead: Retention = KEEP_DEAD,
     ) -> None:
         self.name = check_queue_name(name)
         self.connection = connection
         self.defaults = (defaults or JobOptions()).merged(BUILTIN_DEFAULTS)
+        self.middleware = list(middleware)
         self.keep_completed = keep_completed
         self.keep_dead = keep_dead
         self.keys = QueueKeys(self.name)
@@ -87,6 +90,9 @@ class Queue:
     async def _run(self, script: str, args: list[Any]) -> Any:
         return await self.connection.scripts(script, self._layout, args)
 
+    def _hook(self, name: str, options: JobOptions) -> JobOptions:
+        return before_enqueue(self.middleware, self.name, name, options)
+
     async def _register(self) -> None:
         if not self._registered:
             await self.connection.client.sadd(GLOBAL_QUEUES, self.name)
@@ -96,9 +102,8 @@ class Queue:
 
     async def add(self, name: str, data: Any = None, options: JobOptions | None = None) -> Enqueued:
         """Enqueue one job. An existing job id returns that job with ``created=False``."""
-        job = prepare(
-            name, data, options or JobOptions(), self.defaults, self._settings.max_payload_bytes
-        )
+        options = self._hook(name, options or JobOptions())
+        job = prepare(name, data, options, self.defaults, self._settings.max_payload_bytes)
         await self._register()
         (created,) = await self._run("add", add_args(self._settings.events_maxlen, [job]))
         return Enqueued(job.id, bool(created))
@@ -107,7 +112,8 @@ class Queue:
         self, jobs: Iterable[BulkItem], *, chunk_size: int = BULK_CHUNK
     ) -> list[Enqueued]:
         """Enqueue many jobs, one round trip per ``chunk_size``; all are validated first."""
-        prepared = prepare_bulk(jobs, self.defaults, self._settings.max_payload_bytes)
+        hook = self._hook if self.middleware else None
+        prepared = prepare_bulk(jobs, self.defaults, self._settings.max_payload_bytes, hook)
         await self._register()
         results: list[Enqueued] = []
         for start in range(0, len(prepared), chunk_size):

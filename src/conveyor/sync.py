@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from conveyor.codec import BulkItem, add_args, decode_job, prepare, prepare_bulk
@@ -11,6 +11,7 @@ from conveyor.connection import SyncConnection, connect_sync
 from conveyor.errors import JobNotFound
 from conveyor.job import BUILTIN_DEFAULTS, Enqueued, Job, JobOptions, JobState
 from conveyor.keys import GLOBAL_QUEUES, JOB_FIELDS, QueueKeys
+from conveyor.middleware import Middleware, before_enqueue
 from conveyor.queue import BULK_CHUNK
 from conveyor.validation import check_job_id, check_queue_name
 
@@ -30,14 +31,19 @@ class SyncQueue:
         url: str | None = None,
         settings: Settings | None = None,
         defaults: JobOptions | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         self.name = check_queue_name(name)
         self.connection = connection or connect_sync(url, settings=settings)
         self.defaults = (defaults or JobOptions()).merged(BUILTIN_DEFAULTS)
+        self.middleware = list(middleware)
         self.keys = QueueKeys(self.name)
         self._layout = self.keys.layout
         self._settings = self.connection.settings
         self._registered = False
+
+    def _hook(self, name: str, options: JobOptions) -> JobOptions:
+        return before_enqueue(self.middleware, self.name, name, options)
 
     def _register(self) -> None:
         if not self._registered:
@@ -46,9 +52,8 @@ class SyncQueue:
 
     def add(self, name: str, data: Any = None, options: JobOptions | None = None) -> Enqueued:
         """Enqueue one job; see :meth:`conveyor.Queue.add`."""
-        job = prepare(
-            name, data, options or JobOptions(), self.defaults, self._settings.max_payload_bytes
-        )
+        options = self._hook(name, options or JobOptions())
+        job = prepare(name, data, options, self.defaults, self._settings.max_payload_bytes)
         self._register()
         (created,) = self.connection.scripts(
             "add", self._layout, add_args(self._settings.events_maxlen, [job])
@@ -57,7 +62,8 @@ class SyncQueue:
 
     def add_bulk(self, jobs: Iterable[BulkItem], *, chunk_size: int = BULK_CHUNK) -> list[Enqueued]:
         """Enqueue many jobs, one round trip per chunk; all are validated first."""
-        prepared = prepare_bulk(jobs, self.defaults, self._settings.max_payload_bytes)
+        hook = self._hook if self.middleware else None
+        prepared = prepare_bulk(jobs, self.defaults, self._settings.max_payload_bytes, hook)
         self._register()
         results: list[Enqueued] = []
         for start in range(0, len(prepared), chunk_size):

@@ -29,6 +29,7 @@ from conveyor.errors import ConfigError, JobCancelled, RetryLater, Unrecoverable
 from conveyor.handlers import Handler, as_handlers, invoke
 from conveyor.job import KEEP_COMPLETED, KEEP_DEAD, Retention
 from conveyor.keys import GLOBAL_WORKERS, QueueKeys, worker_key
+from conveyor.middleware import Middleware, chain
 from conveyor.retry import Decision, RetryPolicy
 from conveyor.validation import check_queue_name
 
@@ -93,6 +94,7 @@ class Worker:
         keep_completed: Retention = KEEP_COMPLETED,
         keep_dead: Retention = KEEP_DEAD,
         worker_id: str | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         if not queues:
             raise ConfigError("queues", "a worker needs at least one queue")
@@ -114,6 +116,7 @@ class Worker:
         self.keep_dead = keep_dead
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.stats = WorkerStats()
+        self.middleware = list(middleware)
         self._maxlen = settings.events_maxlen
         self._queues = [self._queue_state(name) for name in queues]
         self._free = concurrency
@@ -244,7 +247,10 @@ class Worker:
                 log.warning("fetch from %s failed (%s); retrying", q.name, exc)
                 await asyncio.sleep(reconnect_delay(failures))
                 continue
-            if self._start_jobs(q, reply, count) == 0:
+            fetched = self._start_jobs(q, reply, count)
+            if self.middleware:
+                self._notify("jobs_fetched", q.name, fetched)
+            if fetched == 0:
                 await self._idle(q)
 
     async def _idle(self, q: _QueueState) -> None:
@@ -300,11 +306,7 @@ class Worker:
                 raise UnrecoverableError(
                     f"no handler registered for job name {spec['name']!r} (known: {known})"
                 )
-            timeout = options.get("timeout") or handler.timeout
-            result = await invoke(
-                handler, ctx, spec.get("data"), timeout=timeout,
-                grace=self.timeout_grace, executor=self._executor,
-            )  # fmt: skip
+            result = await self._invoke(handler, ctx, spec.get("data"), options)
             if running.cancel_reason is not None:
                 raise JobCancelled(running.cancel_reason)
             try:
@@ -315,17 +317,50 @@ class Worker:
                 q.acks.append((job_id, running.token, result_json))
                 q.ack_ready.set()
                 acked = True  # the ack loop frees the slot once the completion is written
+                self._notify_finished(ctx, "completed", started, None)
         except asyncio.CancelledError:
             if running.cancel_reason is not None and not running.lost:
                 error = JobCancelled(running.cancel_reason)
-                await self._fail(q, job_id, running, spec, attempts, error, started)
+                await self._fail(q, ctx, running, spec, error, started)
             # otherwise released on shutdown or lease lost: the outcome belongs to another
         except Exception as exc:
             if not running.lost:
-                await self._fail(q, job_id, running, spec, attempts, exc, started)
+                await self._fail(q, ctx, running, spec, exc, started)
         finally:
             if not acked:
                 self._finish(q, job_id)
+
+    async def _invoke(
+        self, handler: Handler, ctx: JobContext, data: Any, options: dict[str, Any]
+    ) -> Any:
+        timeout = options.get("timeout") or handler.timeout
+
+        async def run_handler() -> Any:
+            return await invoke(
+                handler, ctx, data, timeout=timeout, grace=self.timeout_grace,
+                executor=self._executor,
+            )  # fmt: skip
+
+        if not self.middleware:
+            return await run_handler()
+        return await chain(self.middleware, ctx, data, run_handler)()
+
+    def _notify_finished(
+        self, ctx: JobContext, outcome: str, started: float, error: BaseException | None
+    ) -> None:
+        duration = time.time() - started
+        for layer in self.middleware:
+            try:
+                layer.job_finished(ctx, outcome, duration, error)
+            except Exception:
+                log.exception("middleware %r failed in job_finished", layer)
+
+    def _notify(self, hook: str, *args: Any) -> None:
+        for layer in self.middleware:
+            try:
+                getattr(layer, hook)(*args)
+            except Exception:
+                log.exception("middleware %r failed in %s", layer, hook)
 
     def _finish(self, q: _QueueState, job_id: str) -> None:
         if q.running.pop(job_id, None) is not None:
@@ -341,13 +376,13 @@ class Worker:
     async def _fail(
         self,
         q: _QueueState,
-        job_id: str,
+        ctx: JobContext,
         running: _Running,
         spec: dict[str, Any],
-        attempts: int,
         error: BaseException,
         started: float,
     ) -> None:
+        job_id, attempts = ctx.id, ctx.attempt - 1
         counted = not isinstance(error, RetryLater | JobCancelled)
         if isinstance(error, JobCancelled):
             decision, outcome = Decision(False, 0.0, str(error)), "cancelled"
@@ -370,7 +405,9 @@ class Worker:
         if not await self._call_script("fail", q, args):
             self.stats.lease_lost += 1
             log.warning("job %s: lease lost before its failure could be written", job_id)
+            self._notify("lease_lost", q.name, job_id)
             return
+        self._notify_finished(ctx, outcome, started, error)
         self.stats.failed += outcome != "cancelled"
         self.stats.retried += outcome == "retry"
         self.stats.dead += outcome == "dead"
@@ -412,8 +449,10 @@ class Worker:
                 else:
                     self.stats.lease_lost += 1
                     log.warning("job %s: lease lost; its result was not written", job_id)
+                    self._notify("lease_lost", q.name, job_id)
                 self._finish(q, job_id)
-            self._start_jobs(q, fetched, count)
+            if self._start_jobs(q, fetched, count) and self.middleware:
+                self._notify("jobs_fetched", q.name, len(fetched) // 5)
 
     # -- leases, stalls, heartbeat -----------------------------------------------------
 
@@ -463,6 +502,7 @@ class Worker:
             log.warning("stall check of %s failed (%s)", q.name, exc)
             return
         if requeued or buried:
+            self._notify("stalled", q.name, len(requeued), len(buried))
             log.warning("%s: %d stalled jobs requeued, %d dead", q.name, len(requeued), len(buried))
 
     async def _heartbeat_loop(self) -> None:

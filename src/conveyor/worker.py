@@ -54,6 +54,7 @@ class _QueueState:
     layout: list[str]
     running: dict[str, _Running] = field(default_factory=dict)
     acks: list[tuple[str, str, str]] = field(default_factory=list)
+    completing: set[str] = field(default_factory=set)  # acks in flight to Redis
     ack_ready: asyncio.Event = field(default_factory=asyncio.Event)
     next_delayed_ms: int = -1
     paused: bool = False
@@ -442,7 +443,11 @@ class Worker:
             ]  # fmt: skip
             for ack in batch:
                 args.extend(ack)
-            codes, fetched = await self._call_script("complete", q, args)
+            q.completing.update(ack[0] for ack in batch)
+            try:
+                codes, fetched = await self._call_script("complete", q, args)
+            finally:
+                q.completing.difference_update(ack[0] for ack in batch)
             for (job_id, _token, _result), code in zip(batch, codes, strict=True):
                 if code == 1:
                     self.stats.completed += 1
@@ -464,7 +469,8 @@ class Worker:
                 await self._renew(q)
 
     async def _renew(self, q: _QueueState) -> None:
-        held = [(i, r) for i, r in q.running.items() if not r.lost]
+        finishing = q.completing.union(ack[0] for ack in q.acks)
+        held = [(i, r) for i, r in q.running.items() if not r.lost and i not in finishing]
         if not held:
             return
         args: list[Any] = [int(self.lease * 1000)]
@@ -476,7 +482,7 @@ class Worker:
             log.warning("lease renewal for %s failed (%s)", q.name, exc)
             return
         for (job_id, running), code in zip(held, codes, strict=True):
-            if code == 0:
+            if code == 0 and q.running.get(job_id) is running and job_id not in q.completing:
                 running.lost = True
                 self.stats.lease_lost += 1
                 log.warning("job %s: lease lost; abandoning it", job_id)

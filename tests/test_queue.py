@@ -185,3 +185,34 @@ def test_sync_queue_adds_without_event_loop(
         assert queue.counts()["waiting"] == 11
     finally:
         queue.close()
+
+
+async def test_clean_deletes_only_old_finished_jobs(queue: Queue) -> None:
+    old = await queue.add("x", None, JobOptions(job_id="old"))
+    new = await queue.add("x", None, JobOptions(job_id="new"))
+    waiting = await queue.add("x", None, JobOptions(job_id="waiting"))
+    for job_id in (old.id, new.id):
+        await queue.cancel(job_id)
+    hour_ago = int((time.time() - 3600) * 1000)
+    await conn_zadd(queue, "cancelled", {old.id: hour_ago})
+    assert await queue.clean("cancelled", older_than=60) == 1
+    assert await queue.list_ids("cancelled") == [new.id]
+    assert (await queue.get_job(waiting.id)).state == "waiting"
+    with pytest.raises(conveyor.InvalidJobOptions) as err:
+        await queue.clean("waiting", older_than=0)
+    assert err.value.field == "state"
+    with pytest.raises(conveyor.InvalidJobOptions):
+        await queue.clean("dead", older_than=-1)
+
+
+async def conn_zadd(queue: Queue, state: str, members: dict[str, int]) -> None:
+    await queue.connection.client.zadd(queue.keys.state_set(state), members)
+
+
+async def test_recent_events_newest_first_and_bounded(queue: Queue) -> None:
+    for i in range(5):
+        await queue.add("x", None, JobOptions(job_id=f"e{i}"))
+    events = await queue.recent_events(count=3)
+    assert [e.job_id for e in events] == ["e4", "e3", "e2"]
+    assert all(e.event == "waiting" for e in events)
+    assert await queue.recent_events(since=time.time() + 60) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -304,7 +305,45 @@ class Queue:
         codes = await self._run(script, [self._settings.events_maxlen, *args])
         return sum(1 for code in codes if code == 1)
 
+    async def clean(self, state: JobState | str, *, older_than: float, limit: int = 10_000) -> int:
+        """Delete up to ``limit`` completed, dead or cancelled jobs that finished more than
+        ``older_than`` seconds ago, oldest first; returns how many."""
+        state = JobState(state)
+        if state not in (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED):
+            raise InvalidJobOptions("state", "only completed, dead or cancelled jobs are cleaned")
+        if isinstance(older_than, bool) or not isinstance(older_than, int | float):
+            raise InvalidJobOptions("older_than", "must be a number of seconds")
+        if not 0 <= older_than < 10**10:
+            raise InvalidJobOptions("older_than", f"must be >= 0 seconds, got {older_than!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidJobOptions("limit", f"must be a positive integer, got {limit!r}")
+        cutoff = int((time.time() - older_than) * 1000)
+        total = 0
+        while total < limit:
+            ids = await self.connection.client.zrangebyscore(
+                self.keys.state_set(state.value), "-inf", cutoff, 0, min(500, limit - total)
+            )
+            if not ids:
+                break
+            removed = await self._count_codes("remove", ids)
+            total += removed
+            if removed == 0:
+                break
+        return total
+
     # -- events --------------------------------------------------------------------------
+
+    async def recent_events(self, *, since: float | None = None, count: int = 1000) -> list[Event]:
+        """The latest ``count`` retained events, newest first, none older than ``since``
+        (UNIX seconds); a bounded read for rates and health, unlike :meth:`events`."""
+        low = "-" if since is None else str(int(since * 1000))
+        entries = await self.connection.client.xrevrange(
+            self.keys.events, "+", low, count=max(1, min(count, 10_000))
+        )
+        return [
+            Event(entry_id, fields.get("job", ""), fields.get("event", ""), fields)
+            for entry_id, fields in entries
+        ]
 
     async def events(self, *, after: str = "$", block_ms: int = 5000) -> AsyncIterator[Event]:
         """Follow the queue's event stream; ``after="0"`` replays what is retained."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import conveyor
@@ -51,3 +53,35 @@ async def test_hooks_see_enqueue_job_and_outcome(
     assert ("finished", "ok", "completed", "NoneType") in recorder.calls
     assert ("finished", "bad", "dead", "UnrecoverableError") in recorder.calls
     assert ("after", "bad") not in recorder.calls
+
+
+class Lifecycle(Middleware):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, tuple[str, ...]]] = []
+        self.ready: list[float | None] = []
+
+    async def worker_started(self, worker_id: str, queues: Sequence[str]) -> None:
+        self.events.append(("started", worker_id, tuple(queues)))
+
+    async def worker_stopped(self, worker_id: str, queues: Sequence[str]) -> None:
+        self.events.append(("stopped", worker_id, tuple(queues)))
+
+    async def around_job(self, ctx: JobContext, data: Any, call_next: CallNext) -> Any:
+        self.ready.append(ctx.ready_at)
+        return await call_next()
+
+
+async def test_lifecycle_hooks_and_ready_time(conn: conveyor.Connection, queue_name: str) -> None:
+    hooks = Lifecycle()
+    queue = Queue(queue_name, conn)
+    before = time.time()
+    job = await queue.add("ok", None, JobOptions(delay=0.2))
+    worker = conveyor.Worker(
+        conn, [queue_name], {"ok": lambda ctx, data: None}, middleware=[hooks], worker_id="w-1"
+    )
+    async with running(worker):
+        assert hooks.events == [("started", "w-1", (queue_name,))]
+        await wait_for_state(queue, job.id, "completed")
+    assert hooks.events[-1] == ("stopped", "w-1", (queue_name,))
+    (ready,) = hooks.ready
+    assert ready is not None and before + 0.199 <= ready <= time.time()  # ms resolution

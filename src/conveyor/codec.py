@@ -41,6 +41,7 @@ def prepare(
     merged = options.merged(defaults)
     payload = encode_json(data, "data", max_bytes)
     assert merged.backoff is not None and merged.attempts is not None
+    created = int(time.time() * 1000)
     spec = {
         "name": name,
         "opts": {
@@ -49,12 +50,14 @@ def prepare(
             "timeout": merged.timeout,
         },
         "meta": dict(merged.meta),
-        "created": int(time.time() * 1000),
+        "created": created,
     }
+    delay_ms = int((merged.delay or 0.0) * 1000)
+    if delay_ms:
+        spec["due"] = created + delay_ms  # lets wait times exclude the delay
     # The payload is spliced in as already-validated JSON text, not encoded twice.
     spec_json = json.dumps(spec, separators=(",", ":"))[:-1] + ',"data":' + payload + "}"
     job_id = merged.job_id or new_job_id()
-    delay_ms = int((merged.delay or 0.0) * 1000)
     return PreparedJob(job_id, (job_id, spec_json, merged.priority or 0, delay_ms))
 
 

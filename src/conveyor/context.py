@@ -33,6 +33,8 @@ class JobContext:
     worker_id: str
     _write: Callable[[str, str, str, str], Awaitable[int]]
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+    #: UNIX seconds when the job became due: enqueue time plus its delay (for wait times).
+    ready_at: float | None = None
 
     @property
     def correlation_id(self) -> str | None:

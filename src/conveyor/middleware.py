@@ -41,6 +41,12 @@ class Middleware:
     def stalled(self, queue: str, requeued: int, dead: int) -> None:
         """The stall check moved jobs whose lease expired."""
 
+    async def worker_started(self, worker_id: str, queues: Sequence[str]) -> None:
+        """The worker is about to fetch (e.g. start a background flush task)."""
+
+    async def worker_stopped(self, worker_id: str, queues: Sequence[str]) -> None:
+        """The worker finished its last job and is about to unregister (e.g. flush)."""
+
 
 def chain(
     middleware: Sequence[Middleware], ctx: JobContext, data: Any, handler: CallNext

@@ -160,6 +160,7 @@ class Worker:
             asyncio.create_task(self._maintenance_loop()),
             asyncio.create_task(self._heartbeat_loop()),
         ]
+        await self._notify_lifecycle("worker_started")
         self.started.set()
         try:
             await self._stopping.wait()
@@ -173,6 +174,7 @@ class Worker:
             for task in background + fetchers + ackers:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            await self._notify_lifecycle("worker_stopped")
             await self._unregister()
             self._executor.shutdown(wait=False, cancel_futures=True)
             if install_signal_handlers:
@@ -297,6 +299,7 @@ class Worker:
             id=job_id, name=spec["name"], queue=q.name, attempt=attempts + 1,
             token=running.token, meta=spec.get("meta", {}), options=options,
             worker_id=self.id, _write=self._writer(q),
+            ready_at=spec.get("due", spec.get("created", 0)) / 1000,
         )  # fmt: skip
         started = time.time()
         acked = False
@@ -360,6 +363,14 @@ class Worker:
         for layer in self.middleware:
             try:
                 getattr(layer, hook)(*args)
+            except Exception:
+                log.exception("middleware %r failed in %s", layer, hook)
+
+    async def _notify_lifecycle(self, hook: str) -> None:
+        queues = [q.name for q in self._queues]
+        for layer in self.middleware:
+            try:
+                await getattr(layer, hook)(self.id, queues)
             except Exception:
                 log.exception("middleware %r failed in %s", layer, hook)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ async def conn(
 
 @pytest.fixture
 def queue_name(request: pytest.FixtureRequest) -> str:
-    return f"t{next(_names)}-{request.node.name[:40]}".replace("[", "_").replace("]", "_")
+    return re.sub(r"[^\w.-]", "_", f"t{next(_names)}-{request.node.name[:40]}")
 
 
 @pytest.fixture

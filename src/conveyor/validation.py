@@ -60,6 +60,16 @@ def check_job_name(name: object) -> str:
     return name
 
 
+def _check_keys(mapping: dict[Any, Any], field: str) -> None:
+    # json.dumps would turn 1 or 1.5 into "1" / "1.5": the handler would get other data.
+    for key in mapping:
+        if not isinstance(key, str):
+            raise InvalidJobData(
+                field,
+                f"has a key {key!r} of type {type(key).__name__}; JSON object keys are strings",
+            )
+
+
 def _check_depth(value: Any, field: str) -> None:
     """Iterative walk: a recursive one would itself overflow on hostile nesting."""
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -68,6 +78,8 @@ def _check_depth(value: Any, field: str) -> None:
         if isinstance(item, dict | list | tuple):
             if depth > MAX_DEPTH:
                 raise InvalidJobData(field, f"is nested deeper than {MAX_DEPTH} levels")
+            if isinstance(item, dict):
+                _check_keys(item, field)
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
         elif isinstance(item, float) and not math.isfinite(item):

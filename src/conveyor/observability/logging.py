@@ -1,0 +1,217 @@
+"""Structured logs: one event per job transition, JSON for machines, plain lines for people.
+
+:func:`configure` installs a handler on the ``conveyor`` logger: human-readable when the
+stream is a terminal, one JSON object per line elsewhere. :class:`LoggingMiddleware` logs
+``job.enqueue`` (producer), ``job.started``, then ``job.completed`` / ``job.retry`` /
+``job.dead`` / ``job.cancelled`` with queue, job name, id, attempt, duration, worker id,
+correlation id and trace ids. Every record passes through :mod:`conveyor.redaction`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import IO, Any, Literal
+
+from conveyor.context import JobContext
+from conveyor.errors import ConfigError
+from conveyor.job import JobOptions
+from conveyor.middleware import CallNext, Middleware
+from conveyor.observability import correlation
+from conveyor.redaction import DEFAULT, Redactor
+
+LOGGER = "conveyor"
+EVENTS = logging.getLogger("conveyor.jobs")
+FIELDS = "conveyor"  # the LogRecord attribute holding an event's structured fields
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+OUTCOME_LEVELS = {
+    "completed": logging.INFO,
+    "cancelled": logging.INFO,
+    "retry": logging.WARNING,
+    "dead": logging.ERROR,
+}
+MAX_PENDING = 100_000  # trace ids remembered between a job's start and its outcome
+_RESERVED = frozenset(vars(logging.makeLogRecord({})))
+Format = Literal["auto", "json", "console"]
+
+
+def trace_ids() -> dict[str, str]:
+    """The current OpenTelemetry trace and span ids, if OpenTelemetry is in use at all."""
+    otel = sys.modules.get("opentelemetry.trace")
+    if otel is None:  # never imported: no tracing, and no import cost here
+        return {}
+    context = otel.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
+
+
+def _from_traceparent(value: str | None) -> dict[str, str]:
+    parts = (value or "").split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return {}
+    return {"trace_id": parts[1], "span_id": parts[2]}
+
+
+def _fields(record: logging.LogRecord, redactor: Redactor) -> dict[str, Any]:
+    fields: dict[str, Any] = dict(getattr(record, FIELDS, None) or {})
+    for key, value in vars(record).items():
+        if key not in _RESERVED and key != FIELDS and not key.startswith("_"):
+            fields.setdefault(key, value)  # plain ``extra=`` fields count too
+    if "correlation_id" not in fields and (current := correlation.get()) is not None:
+        fields["correlation_id"] = current
+    if "trace_id" not in fields:
+        fields.update(trace_ids())
+    return redactor.mapping(fields)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, event, then the event's fields."""
+
+    def __init__(self, redactor: Redactor = DEFAULT) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 6),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": self.redactor.text(record.getMessage()),
+        }
+        entry.update(_fields(record, self.redactor))
+        if record.exc_info:
+            entry["exception"] = self.redactor.text(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str, separators=(",", ":"))
+
+
+class ConsoleFormatter(logging.Formatter):
+    """``12:00:01 INFO  job.completed queue=emails name=send id=… duration_ms=12``."""
+
+    def __init__(self, redactor: Redactor = DEFAULT) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        clock = time.strftime("%H:%M:%S", time.localtime(record.created))
+        pairs = " ".join(f"{k}={v}" for k, v in _fields(record, self.redactor).items())
+        line = f"{clock} {record.levelname:<5} {self.redactor.text(record.getMessage())}"
+        line = f"{line} {pairs}" if pairs else line
+        if record.exc_info:
+            line += "\n" + self.redactor.text(self.formatException(record.exc_info))
+        return line
+
+
+def check_level(level: str | int) -> int:
+    if isinstance(level, int) and not isinstance(level, bool):
+        return level
+    if not isinstance(level, str) or level.upper() not in LEVELS:
+        raise ConfigError("log_level", f"use one of {', '.join(LEVELS)}, got {level!r}")
+    return int(logging.getLevelName(level.upper()))
+
+
+def configure(
+    level: str | int | None = None,
+    *,
+    format: Format = "auto",
+    stream: IO[str] | None = None,
+    redactor: Redactor = DEFAULT,
+) -> logging.Handler:
+    """Send Conveyor's logs to ``stream`` (stderr): console format on a terminal, JSON
+    elsewhere. ``level`` defaults to ``CONVEYOR_LOG_LEVEL``. Replaces a handler this function
+    installed before, so calling it twice does not duplicate lines."""
+    if level is None:
+        from conveyor.config import load_settings
+
+        level = load_settings().log_level
+    numeric = check_level(level)
+    if format not in ("auto", "json", "console"):
+        raise ConfigError("log_format", f"use auto, json or console, got {format!r}")
+    stream = stream or sys.stderr
+    tty = format == "console" or (format == "auto" and stream.isatty())
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(ConsoleFormatter(redactor) if tty else JsonFormatter(redactor))
+    handler.set_name("conveyor.observability")
+    logger = logging.getLogger(LOGGER)
+    for old in [h for h in logger.handlers if h.get_name() == "conveyor.observability"]:
+        logger.removeHandler(old)
+    logger.addHandler(handler)
+    logger.setLevel(numeric)
+    return handler
+
+
+class LoggingMiddleware(Middleware):
+    """Logs one event per job transition on the ``conveyor.jobs`` logger.
+
+    ``started_level`` sets the level of ``job.started`` (INFO by default; DEBUG halves the
+    volume of busy workers). Enqueues without a job id get one here, so the producer's line
+    names the id the worker's lines will show.
+    """
+
+    def __init__(
+        self, logger: logging.Logger = EVENTS, *, started_level: str | int = logging.INFO
+    ) -> None:
+        self.logger = logger
+        self.started_level = check_level(started_level)
+        self._traces: dict[tuple[str, str, str], dict[str, str]] = {}
+
+    def _log(self, level: int, event: str, fields: Mapping[str, Any]) -> None:
+        self.logger.log(level, event, extra={FIELDS: fields})
+
+    def before_enqueue(self, queue: str, name: str, options: JobOptions) -> JobOptions:
+        if not self.logger.isEnabledFor(logging.INFO):
+            return options
+        if options.job_id is None:
+            options = replace(options, job_id=uuid.uuid4().hex)
+        meta = options.meta
+        fields: dict[str, Any] = {"queue": queue, "name": name, "job_id": options.job_id}
+        fields["correlation_id"] = meta.get(correlation.META_KEY) or correlation.get()
+        fields.update(_from_traceparent(meta.get("traceparent")) or trace_ids())
+        self._log(logging.INFO, "job.enqueue", fields)
+        return options
+
+    def _job_fields(self, ctx: JobContext) -> dict[str, Any]:
+        return {
+            "queue": ctx.queue, "name": ctx.name, "job_id": ctx.id, "attempt": ctx.attempt,
+            "worker_id": ctx.worker_id, "correlation_id": ctx.correlation_id,
+        }  # fmt: skip
+
+    async def around_job(self, ctx: JobContext, data: Any, call_next: CallNext) -> Any:
+        if not self.logger.isEnabledFor(logging.INFO):
+            return await call_next()
+        ids = trace_ids() or _from_traceparent(ctx.meta.get("traceparent"))
+        if ids:
+            if len(self._traces) >= MAX_PENDING:  # outcomes never reported (lease lost)
+                self._traces.pop(next(iter(self._traces)))
+            self._traces[(ctx.queue, ctx.id, ctx.token)] = ids
+        if self.logger.isEnabledFor(self.started_level):
+            self._log(self.started_level, "job.started", {**self._job_fields(ctx), **ids})
+        return await call_next()
+
+    def job_finished(
+        self, ctx: JobContext, outcome: str, duration: float, error: BaseException | None
+    ) -> None:
+        ids = self._traces.pop((ctx.queue, ctx.id, ctx.token), None)
+        level = OUTCOME_LEVELS.get(outcome, logging.INFO)
+        if not self.logger.isEnabledFor(level):
+            return
+        fields = self._job_fields(ctx)
+        fields["duration_ms"] = round(duration * 1000, 3)
+        if error is not None:
+            fields["error_type"] = type(error).__name__
+            fields["error"] = str(error)[:2000]
+        fields.update(ids or {})
+        self._log(level, f"job.{outcome}", fields)
+
+    def lease_lost(self, queue: str, job_id: str) -> None:
+        self._log(logging.WARNING, "job.lease_lost", {"queue": queue, "job_id": job_id})
+
+    def stalled(self, queue: str, requeued: int, dead: int) -> None:
+        self._log(
+            logging.WARNING, "queue.stalled", {"queue": queue, "requeued": requeued, "dead": dead}
+        )

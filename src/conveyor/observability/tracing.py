@@ -1,0 +1,87 @@
+"""OpenTelemetry traces through the queue, with the API package only (the SDK is yours).
+
+A producer span (``create <queue>``) is started for each enqueued job and its W3C
+``traceparent`` is stored in the job's meta. Each attempt runs in a consumer span
+(``process <queue>``) whose parent is that context, with a link to it as the messaging
+semantic conventions recommend, so child jobs enqueued by the handler continue the trace.
+Without ``opentelemetry-api`` installed this module cannot be imported; nothing else in
+Conveyor imports it, so tracing costs nothing when it is not used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from conveyor import __version__
+from conveyor.context import JobContext
+from conveyor.job import JobOptions
+from conveyor.middleware import CallNext, Middleware
+
+try:
+    from opentelemetry import trace
+    from opentelemetry.trace import Link, SpanKind, TracerProvider
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "conveyor.observability.tracing needs opentelemetry-api: pip install 'conveyor[tracing]'"
+    ) from exc
+
+SYSTEM = "conveyor"
+CARRIER_KEYS = ("traceparent", "tracestate")
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+class TracingMiddleware(Middleware):
+    """Producer and consumer spans linked through the job's ``traceparent``.
+
+    Put it before :class:`~conveyor.observability.logging.LoggingMiddleware` so log lines
+    carry the consumer span's ids.
+    """
+
+    def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
+        self.tracer = trace.get_tracer("conveyor", __version__, tracer_provider=tracer_provider)
+
+    def before_enqueue(self, queue: str, name: str, options: JobOptions) -> JobOptions:
+        attributes: dict[str, Any] = {
+            "messaging.system": SYSTEM,
+            "messaging.operation.type": "create",
+            "messaging.operation.name": "add",
+            "messaging.destination.name": queue,
+            "conveyor.job.name": name,
+        }
+        if options.job_id is not None:
+            attributes["messaging.message.id"] = options.job_id
+        span = self.tracer.start_span(
+            f"create {queue}", kind=SpanKind.PRODUCER, attributes=attributes
+        )
+        try:
+            carrier: dict[str, str] = {}
+            _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
+        finally:
+            span.end()
+        if not carrier:  # a non-recording tracer (no SDK configured): leave the job as it is
+            return options
+        meta = {k: v for k, v in options.meta.items() if k not in CARRIER_KEYS}
+        return replace(options, meta={**meta, **carrier})
+
+    async def around_job(self, ctx: JobContext, data: Any, call_next: CallNext) -> Any:
+        parent = _PROPAGATOR.extract(ctx.meta) if "traceparent" in ctx.meta else None
+        creation = trace.get_current_span(parent).get_span_context() if parent else None
+        links = [Link(creation)] if creation is not None and creation.is_valid else []
+        attributes: dict[str, Any] = {
+            "messaging.system": SYSTEM,
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            "messaging.destination.name": ctx.queue,
+            "messaging.message.id": ctx.id,
+            "messaging.consumer.group.name": ctx.queue,
+            "conveyor.job.name": ctx.name,
+            "conveyor.job.attempt": ctx.attempt,
+            "conveyor.worker.id": ctx.worker_id,
+        }
+        with self.tracer.start_as_current_span(
+            f"process {ctx.queue}", context=parent, kind=SpanKind.CONSUMER,
+            links=links, attributes=attributes,
+        ):  # fmt: skip
+            return await call_next()

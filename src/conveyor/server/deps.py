@@ -1,0 +1,96 @@
+"""FastAPI dependencies: the server context, the caller (authenticated, rate limited,
+checked against a role) and queue access."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from conveyor.keys import GLOBAL_QUEUES, PREFIX
+from conveyor.queue import Queue
+from conveyor.server.auth import Principal, Role
+from conveyor.server.context import ServerContext
+from conveyor.server.errors import ApiError
+from conveyor.validation import check_queue_name
+
+bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer cvk_…`")
+UNAUTHORIZED_MESSAGE = "a valid API key is required: Authorization: Bearer <key>"
+
+
+def get_ctx(request: Request) -> ServerContext:
+    ctx: ServerContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[ServerContext, Depends(get_ctx)]
+
+
+def unauthorized() -> ApiError:
+    # One body for missing, malformed, unknown and revoked keys: no hint which it was.
+    return ApiError(
+        401, "unauthorized", UNAUTHORIZED_MESSAGE, "authorization",
+        {"WWW-Authenticate": "Bearer"},
+    )  # fmt: skip
+
+
+async def _rate_limit(ctx: ServerContext, principal: Principal) -> None:
+    window = int(time.time() // 60)
+    key = f"{PREFIX}:server:rate:{principal.key_id}:{window}"
+    pipe = ctx.connection.client.pipeline(transaction=False)
+    pipe.incr(key)
+    pipe.expire(key, 120)
+    count, _ = await pipe.execute()
+    if int(count) > ctx.settings.rate_limit_per_minute:
+        retry = max(1, 60 - int(time.time()) % 60)
+        raise ApiError(
+            429, "rate_limited",
+            f"more than {ctx.settings.rate_limit_per_minute} requests this minute for this key",
+            "authorization", {"Retry-After": str(retry)},
+        )  # fmt: skip
+
+
+def require(role: Role) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting keys of ``role`` or above."""
+
+    async def authenticate(
+        request: Request,
+        ctx: Ctx,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
+        if credentials is None:
+            raise unauthorized()
+        principal = await ctx.keys.authenticate(credentials.credentials)
+        if principal is None:
+            raise unauthorized()
+        request.state.principal = principal
+        if not principal.role.allows(role):
+            raise ApiError(
+                403, "forbidden",
+                f"this key's role '{principal.role}' may not do this; it needs '{role}'",
+                "authorization",
+            )  # fmt: skip
+        await _rate_limit(ctx, principal)
+        return principal
+
+    return authenticate
+
+
+Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+
+
+async def open_queue(
+    ctx: ServerContext, principal: Principal, name: str, *, must_exist: bool = True
+) -> Queue:
+    """Validate the name, check the key may use it, and that it exists."""
+    check_queue_name(name)
+    if not principal.can_see(name):
+        raise ApiError(403, "forbidden_queue", f"this key may not use queue {name!r}", "queue")
+    if must_exist and not await ctx.connection.client.sismember(GLOBAL_QUEUES, name):
+        raise ApiError(404, "queue_not_found", f"no queue {name!r}", "queue")
+    return ctx.queue(name)

@@ -93,3 +93,36 @@ class RetryLater(ConveyorError):
 
 class RedisUnavailable(ConveyorError, ConnectionError):
     """Redis could not be reached within the reconnect budget."""
+
+
+class QueueFull(ConveyorError):
+    """Admission refused: the queue (or one key of it) already holds its maximum of waiting jobs.
+
+    ``field`` names the limit that was hit (``max_waiting`` or ``max_waiting_per_key``);
+    nothing was written.
+    """
+
+    def __init__(self, queue: str, field: str, waiting: int, limit: int, key: str = "") -> None:
+        where = f"key {key!r} of queue {queue!r}" if key else f"queue {queue!r}"
+        super().__init__(
+            f"{field}: {where} already has {waiting} waiting jobs (limit {limit}); "
+            "retry later or raise the limit"
+        )
+        self.queue = queue
+        self.field = field
+        self.waiting = waiting
+        self.limit = limit
+        self.key = key
+
+
+class IdempotencyConflict(ValidationError):
+    """The idempotency key was already used for a job with different name or data."""
+
+    def __init__(self, key: str, job_id: str) -> None:
+        super().__init__(
+            "idempotency_key",
+            f"{key!r} was already used for job {job_id!r} with different name or data; "
+            "use a new key for a different request",
+        )
+        self.key = key
+        self.job_id = job_id

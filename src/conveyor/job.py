@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from conveyor.dedup import DEFAULT_IDEMPOTENCY_TTL, Dedup, check_key, check_window
 from conveyor.errors import InvalidJobOptions
 from conveyor.retry import Backoff
 from conveyor.validation import check_job_id
@@ -57,6 +58,12 @@ class JobOptions:
     priority: int | None = None
     delay: float | None = None
     meta: Mapping[str, str] = field(default_factory=dict)
+    #: Deduplication (see :class:`conveyor.Dedup`); per job, never taken from defaults.
+    dedup: Dedup | None = None
+    #: Same key and same name + data returns the original job; different data conflicts.
+    idempotency_key: str | None = None
+    #: Seconds the idempotency key is remembered.
+    idempotency_ttl: float = DEFAULT_IDEMPOTENCY_TTL
 
     def __post_init__(self) -> None:
         if self.job_id is not None:
@@ -82,6 +89,11 @@ class JobOptions:
                 )
         if self.delay is not None:
             _check_number(self.delay, "delay")
+        if self.dedup is not None and not isinstance(self.dedup, Dedup):
+            raise InvalidJobOptions("dedup", "must be a conveyor.Dedup")
+        if self.idempotency_key is not None:
+            check_key(self.idempotency_key, "idempotency_key")
+        check_window(self.idempotency_ttl, "idempotency_ttl")
         for key, value in self.meta.items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise InvalidJobOptions(f"meta.{key}", "meta keys and values must be strings")
@@ -98,6 +110,9 @@ class JobOptions:
             priority=self.priority if self.priority is not None else defaults.priority,
             delay=self.delay if self.delay is not None else defaults.delay,
             meta={**defaults.meta, **self.meta},
+            dedup=self.dedup,
+            idempotency_key=self.idempotency_key,
+            idempotency_ttl=self.idempotency_ttl,
         )
 
     def with_id(self, job_id: str) -> JobOptions:
@@ -195,7 +210,18 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class Enqueued:
-    """What :meth:`Queue.add` returns: the job's id, and whether this call created it."""
+    """What :meth:`Queue.add` returns: the id of the job that stands, and whether this call
+    created it.
+
+    ``outcome`` says why: ``created``, ``exists`` (that job id was taken), ``duplicate``
+    (keep-first dedup), ``throttled``, ``debounced`` (the standing job was updated) or
+    ``idempotent`` (a replay of an idempotency key).
+    """
 
     id: str
     created: bool
+    outcome: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.outcome:
+            object.__setattr__(self, "outcome", "created" if self.created else "exists")

@@ -27,6 +27,7 @@ SCRIPT_NAMES = (
     "set_paused",
     "progress",
     "change_priority",
+    "add_guarded",
 )
 
 

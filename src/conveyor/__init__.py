@@ -3,10 +3,12 @@
 from conveyor.config import Settings, load_settings
 from conveyor.connection import Connection, SyncConnection, connect, connect_sync
 from conveyor.context import JobContext
+from conveyor.dedup import Dedup, DedupMode
 from conveyor.embedded import EmbeddedRedis
 from conveyor.errors import (
     ConfigError,
     ConveyorError,
+    IdempotencyConflict,
     InvalidJobData,
     InvalidJobId,
     InvalidJobOptions,
@@ -17,10 +19,12 @@ from conveyor.errors import (
     JobTimeout,
     LeaseLost,
     PayloadTooLarge,
+    QueueFull,
     RetryLater,
     UnrecoverableError,
     ValidationError,
 )
+from conveyor.guarded import Admission
 from conveyor.handlers import Handler
 from conveyor.isolation import IsolatedContext, IsolatedHandlerError
 from conveyor.job import Enqueued, Job, JobOptions, JobState, Retention
@@ -33,17 +37,21 @@ from conveyor.worker import Worker
 __version__ = "0.1.0"
 
 __all__ = [
+    "Admission",
     "Backoff",
     "CallNext",
     "ConfigError",
     "Connection",
     "ConveyorError",
     "DeadFilter",
+    "Dedup",
+    "DedupMode",
     "EmbeddedRedis",
     "Enqueued",
     "ErrorRule",
     "Event",
     "Handler",
+    "IdempotencyConflict",
     "InvalidJobData",
     "InvalidJobId",
     "InvalidJobOptions",
@@ -62,6 +70,7 @@ __all__ = [
     "Middleware",
     "PayloadTooLarge",
     "Queue",
+    "QueueFull",
     "Retention",
     "RetryLater",
     "RetryPolicy",

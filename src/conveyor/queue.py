@@ -11,6 +11,15 @@ from typing import Any
 from conveyor.codec import BulkItem, add_args, decode_job, prepare, prepare_bulk
 from conveyor.connection import Connection
 from conveyor.errors import InvalidJobOptions, InvalidStateTransition, JobNotFound
+from conveyor.guarded import (
+    Admission,
+    GuardedJob,
+    guard,
+    guard_bulk,
+    interpret,
+    needs_guard,
+    script_call,
+)
 from conveyor.job import (
     BUILTIN_DEFAULTS,
     KEEP_COMPLETED,
@@ -76,8 +85,10 @@ class Queue:
         middleware: Sequence[Middleware] = (),
         keep_completed: Retention = KEEP_COMPLETED,
         keep_dead: Retention = KEEP_DEAD,
+        admission: Admission | None = None,
     ) -> None:
         self.name = check_queue_name(name)
+        self.admission = admission
         self.connection = connection
         self.defaults = (defaults or JobOptions()).merged(BUILTIN_DEFAULTS)
         self.middleware = list(middleware)
@@ -104,17 +115,35 @@ class Queue:
     async def add(self, name: str, data: Any = None, options: JobOptions | None = None) -> Enqueued:
         """Enqueue one job. An existing job id returns that job with ``created=False``."""
         options = self._hook(name, options or JobOptions())
+        if needs_guard(options, self.admission):
+            item = guard(name, data, options, self.defaults, self._settings.max_payload_bytes)
+            (enqueued,) = await self._add_guarded([item])
+            return enqueued
         job = prepare(name, data, options, self.defaults, self._settings.max_payload_bytes)
         await self._register()
         (created,) = await self._run("add", add_args(self._settings.events_maxlen, [job]))
         return Enqueued(job.id, bool(created))
+
+    async def _add_guarded(self, items: Sequence[GuardedJob]) -> list[Enqueued]:
+        """Dedup, idempotency and admission in one script call (see ``add_guarded.lua``)."""
+        keys, args = script_call(self.keys, items, self.admission, self._settings.events_maxlen)
+        await self._register()
+        reply = await self.connection.scripts("add_guarded", keys, args)
+        return interpret(self.name, self.keys, items, reply)
 
     async def add_bulk(
         self, jobs: Iterable[BulkItem], *, chunk_size: int = BULK_CHUNK
     ) -> list[Enqueued]:
         """Enqueue many jobs, one round trip per ``chunk_size``; all are validated first."""
         hook = self._hook if self.middleware else None
-        prepared = prepare_bulk(jobs, self.defaults, self._settings.max_payload_bytes, hook)
+        max_bytes = self._settings.max_payload_bytes
+        items, guarded = guard_bulk(jobs, self.defaults, max_bytes, hook, self.admission)
+        if guarded is not None:
+            done: list[Enqueued] = []
+            for start in range(0, len(guarded), chunk_size):
+                done.extend(await self._add_guarded(guarded[start : start + chunk_size]))
+            return done
+        prepared = prepare_bulk(items, self.defaults, max_bytes)
         await self._register()
         results: list[Enqueued] = []
         for start in range(0, len(prepared), chunk_size):

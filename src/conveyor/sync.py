@@ -9,6 +9,15 @@ from conveyor.codec import BulkItem, add_args, decode_job, prepare, prepare_bulk
 from conveyor.config import Settings
 from conveyor.connection import SyncConnection, connect_sync
 from conveyor.errors import JobNotFound
+from conveyor.guarded import (
+    Admission,
+    GuardedJob,
+    guard,
+    guard_bulk,
+    interpret,
+    needs_guard,
+    script_call,
+)
 from conveyor.job import BUILTIN_DEFAULTS, Enqueued, Job, JobOptions, JobState
 from conveyor.keys import GLOBAL_QUEUES, JOB_FIELDS, QueueKeys
 from conveyor.middleware import Middleware, before_enqueue
@@ -32,8 +41,10 @@ class SyncQueue:
         settings: Settings | None = None,
         defaults: JobOptions | None = None,
         middleware: Sequence[Middleware] = (),
+        admission: Admission | None = None,
     ) -> None:
         self.name = check_queue_name(name)
+        self.admission = admission
         self.connection = connection or connect_sync(url, settings=settings)
         self.defaults = (defaults or JobOptions()).merged(BUILTIN_DEFAULTS)
         self.middleware = list(middleware)
@@ -53,6 +64,9 @@ class SyncQueue:
     def add(self, name: str, data: Any = None, options: JobOptions | None = None) -> Enqueued:
         """Enqueue one job; see :meth:`conveyor.Queue.add`."""
         options = self._hook(name, options or JobOptions())
+        if needs_guard(options, self.admission):
+            item = guard(name, data, options, self.defaults, self._settings.max_payload_bytes)
+            return self._add_guarded([item])[0]
         job = prepare(name, data, options, self.defaults, self._settings.max_payload_bytes)
         self._register()
         (created,) = self.connection.scripts(
@@ -63,7 +77,14 @@ class SyncQueue:
     def add_bulk(self, jobs: Iterable[BulkItem], *, chunk_size: int = BULK_CHUNK) -> list[Enqueued]:
         """Enqueue many jobs, one round trip per chunk; all are validated first."""
         hook = self._hook if self.middleware else None
-        prepared = prepare_bulk(jobs, self.defaults, self._settings.max_payload_bytes, hook)
+        max_bytes = self._settings.max_payload_bytes
+        items, guarded = guard_bulk(jobs, self.defaults, max_bytes, hook, self.admission)
+        if guarded is not None:
+            done: list[Enqueued] = []
+            for start in range(0, len(guarded), chunk_size):
+                done.extend(self._add_guarded(guarded[start : start + chunk_size]))
+            return done
+        prepared = prepare_bulk(items, self.defaults, max_bytes)
         self._register()
         results: list[Enqueued] = []
         for start in range(0, len(prepared), chunk_size):
@@ -73,6 +94,13 @@ class SyncQueue:
             )
             results.extend(Enqueued(j.id, bool(c)) for j, c in zip(chunk, codes, strict=True))
         return results
+
+    def _add_guarded(self, items: Sequence[GuardedJob]) -> list[Enqueued]:
+        """Dedup, idempotency and admission in one script call (see ``add_guarded.lua``)."""
+        keys, args = script_call(self.keys, items, self.admission, self._settings.events_maxlen)
+        self._register()
+        reply = self.connection.scripts("add_guarded", keys, args)
+        return interpret(self.name, self.keys, items, reply)
 
     def get_job(self, job_id: str) -> Job:
         check_job_id(job_id)

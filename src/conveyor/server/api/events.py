@@ -103,7 +103,11 @@ async def events(
 ) -> StreamingResponse:  # fmt: skip
     """Job state changes of the given queues (all visible ones when none is given)."""
     if queue:
-        names = [(await open_queue(ctx, who, name)).name for name in dict.fromkeys(queue)]
+        # A queue may be followed before its first job exists.
+        names = [
+            (await open_queue(ctx, who, name, must_exist=False)).name
+            for name in dict.fromkeys(queue)
+        ]
     else:
         names = (await visible_queues(ctx, who))[:MAX_QUEUES]
     resume = parse_cursor(last_event_id)

@@ -1,0 +1,84 @@
+"""OpenTelemetry: producer and consumer spans linked through the job's traceparent."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from typing import Any
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+import conveyor
+from conveyor import JobContext, JobOptions, Queue, Worker
+from conveyor.observability.logging import LoggingMiddleware, configure
+from conveyor.observability.tracing import TracingMiddleware
+from tests.conftest import running, wait_for_state
+
+
+async def test_producer_and_consumer_spans_linked_and_child_continues(
+    conn: conveyor.Connection, queue_name: str
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    stack = [TracingMiddleware(provider), LoggingMiddleware()]
+    queue = Queue(queue_name, conn, middleware=stack)
+    done = asyncio.Event()
+
+    async def parent(ctx: JobContext, data: Any) -> None:
+        await queue.add("child")
+
+    async def child(ctx: JobContext, data: Any) -> None:
+        done.set()
+        raise ValueError("child fails once")
+
+    stream = io.StringIO()
+    handler = configure("INFO", stream=stream)
+    try:
+        first = await queue.add("parent")
+        worker = Worker(conn, [queue_name], {"parent": parent, "child": child}, middleware=stack)
+        async with running(worker):
+            await asyncio.wait_for(done.wait(), 10)
+            await wait_for_state(queue, first.id, "completed")
+    finally:
+        logging.getLogger("conveyor").removeHandler(handler)
+    provider.shutdown()
+    spans = exporter.get_finished_spans()
+    producers = [s for s in spans if s.kind == SpanKind.PRODUCER]
+    consumers = [s for s in spans if s.kind == SpanKind.CONSUMER]
+    assert [s.name for s in producers] == [f"create {queue_name}"] * 2
+    assert {s.name for s in consumers} == {f"process {queue_name}"}
+    parent_create, child_create = producers
+    parent_run = next(s for s in consumers if s.attributes["conveyor.job.name"] == "parent")
+    child_run = next(s for s in consumers if s.attributes["conveyor.job.name"] == "child")
+    # One trace from the first enqueue to the child's attempt.
+    assert {s.context.trace_id for s in spans} == {parent_create.context.trace_id}
+    assert parent_run.parent is not None
+    assert parent_run.parent.span_id == parent_create.context.span_id
+    assert [link.context.span_id for link in parent_run.links] == [parent_create.context.span_id]
+    assert child_create.parent is not None
+    assert child_create.parent.span_id == parent_run.context.span_id
+    assert child_run.parent is not None
+    assert child_run.parent.span_id == child_create.context.span_id
+    assert child_run.status.status_code == StatusCode.ERROR
+    attributes = parent_run.attributes
+    assert attributes["messaging.system"] == "conveyor"
+    assert attributes["messaging.operation.type"] == "process"
+    assert attributes["messaging.destination.name"] == queue_name
+    assert attributes["messaging.message.id"] == first.id
+    assert parent_create.attributes["messaging.operation.type"] == "create"
+    # Log lines carry the consumer span's ids.
+    started = [json.loads(line) for line in stream.getvalue().splitlines()]
+    line = next(e for e in started if e["event"] == "job.started" and e["name"] == "parent")
+    assert line["trace_id"] == f"{parent_run.context.trace_id:032x}"
+    assert line["span_id"] == f"{parent_run.context.span_id:016x}"
+
+
+def test_without_an_sdk_jobs_are_left_alone() -> None:
+    options = TracingMiddleware().before_enqueue("q", "n", JobOptions(meta={"tenant": "t"}))
+    assert options.meta == {"tenant": "t"}

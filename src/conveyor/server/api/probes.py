@@ -54,8 +54,11 @@ async def _checks(ctx: ServerContext) -> tuple[bool, dict[str, Any]]:
     served = {q for w in workers for q in w.queues}
     unserved = []
     for name in await queue_names(ctx.connection):
-        counts = await ctx.queue(name).counts()
-        if counts["waiting"] + counts["active"] > 0 and name not in served:
+        queue = ctx.queue(name)
+        if name in served or await queue.is_paused():
+            continue
+        counts = await queue.counts()
+        if counts["waiting"] + counts["active"] > 0:
             unserved.append(name)
     checks["queues_without_worker"] = unserved
     return ready and not unserved, checks

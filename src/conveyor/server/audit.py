@@ -50,8 +50,12 @@ def is_stream_id(value: str) -> bool:
 
 
 class AuditTrail:
-    def __init__(self, connection: Connection, *, maxlen: int, retention_days: float) -> None:
+    def __init__(
+        self, connection: Connection, *, maxlen: int, retention_days: float,
+        stream: str = AUDIT_STREAM,
+    ) -> None:  # fmt: skip
         self.client = connection.client
+        self.stream = stream
         self.maxlen = maxlen
         self.retention_ms = int(retention_days * 86_400_000)
 
@@ -66,8 +70,9 @@ class AuditTrail:
         }  # fmt: skip
         cutoff = int(time.time() * 1000) - self.retention_ms
         pipe = self.client.pipeline(transaction=False)
-        pipe.xadd(AUDIT_STREAM, fields, maxlen=self.maxlen, approximate=True)
-        pipe.xtrim(AUDIT_STREAM, minid=str(cutoff), approximate=True)
+        pipe.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
+        # Exact: removes only what expired since the last write, so it stays cheap.
+        pipe.xtrim(self.stream, minid=str(cutoff), approximate=False)
         await pipe.execute()
 
     async def read(
@@ -81,7 +86,7 @@ class AuditTrail:
         scanned = 0
         cursor: str | None = None
         while len(found) < limit and scanned < scan:
-            batch = await self.client.xrevrange(AUDIT_STREAM, high, "-", count=min(500, scan))
+            batch = await self.client.xrevrange(self.stream, high, "-", count=min(500, scan))
             if not batch:
                 return found, None
             for entry_id, fields in batch:

@@ -12,6 +12,7 @@ from conveyor.errors import (
     InvalidJobData,
     InvalidJobId,
     InvalidJobOptions,
+    InvalidLimits,
     InvalidQueueName,
     InvalidStateTransition,
     JobCancelled,
@@ -20,6 +21,7 @@ from conveyor.errors import (
     LeaseLost,
     PayloadTooLarge,
     QueueFull,
+    RateLimited,
     RetryLater,
     UnrecoverableError,
     ValidationError,
@@ -28,6 +30,7 @@ from conveyor.guarded import Admission
 from conveyor.handlers import Handler
 from conveyor.isolation import IsolatedContext, IsolatedHandlerError
 from conveyor.job import Enqueued, Job, JobOptions, JobState, Retention
+from conveyor.limiter import GroupLimits, Limiter, Limits, Rate
 from conveyor.middleware import CallNext, Middleware
 from conveyor.queue import DeadFilter, Event, Queue
 from conveyor.retry import Backoff, ErrorRule, RetryPolicy
@@ -50,11 +53,13 @@ __all__ = [
     "Enqueued",
     "ErrorRule",
     "Event",
+    "GroupLimits",
     "Handler",
     "IdempotencyConflict",
     "InvalidJobData",
     "InvalidJobId",
     "InvalidJobOptions",
+    "InvalidLimits",
     "InvalidQueueName",
     "InvalidStateTransition",
     "IsolatedContext",
@@ -67,10 +72,14 @@ __all__ = [
     "JobState",
     "JobTimeout",
     "LeaseLost",
+    "Limiter",
+    "Limits",
     "Middleware",
     "PayloadTooLarge",
     "Queue",
     "QueueFull",
+    "Rate",
+    "RateLimited",
     "Retention",
     "RetryLater",
     "RetryPolicy",

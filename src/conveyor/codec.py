@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from conveyor.errors import InvalidJobData
+from conveyor.errors import InvalidJobData, InvalidJobOptions
 from conveyor.job import Attempt, Job, JobOptions, JobState
 from conveyor.keys import JOB_FIELDS
 from conveyor.retry import Backoff
@@ -55,10 +55,30 @@ def prepare(
     delay_ms = int((merged.delay or 0.0) * 1000)
     if delay_ms:
         spec["due"] = created + delay_ms  # lets wait times exclude the delay
+    flow = flow_control(merged, delay_ms)
+    if flow is not None:
+        # First in the spec: add.lua reads it there without decoding the JSON (_flow.lua).
+        spec = {"fc": flow, **spec}
     # The payload is spliced in as already-validated JSON text, not encoded twice.
     spec_json = json.dumps(spec, separators=(",", ":"))[:-1] + ',"data":' + payload + "}"
     job_id = merged.job_id or new_job_id()
     return PreparedJob(job_id, (job_id, spec_json, merged.priority or 0, delay_ms))
+
+
+def flow_control(merged: JobOptions, delay_ms: int) -> dict[str, Any] | None:
+    """The job's group and start deadline (ms after enqueue) for the scripts, if any."""
+    if merged.group is None and merged.deadline is None:
+        return None
+    deadline_ms = -1
+    if merged.deadline is not None:
+        deadline_ms = int(merged.deadline * 1000)
+        if deadline_ms <= delay_ms:
+            raise InvalidJobOptions(
+                "deadline",
+                f"must be longer than the delay ({delay_ms / 1000:g}s), or the job expires "
+                "before it is due",
+            )
+    return {"g": merged.group or "", "x": deadline_ms}
 
 
 def normalise_bulk_item(item: object, index: int) -> tuple[str, Any, JobOptions]:

@@ -91,6 +91,36 @@ class RetryLater(ConveyorError):
         self.reason = reason
 
 
+class InvalidLimits(ValidationError):
+    """A rate limit, window or concurrency limit is zero, negative or of the wrong type."""
+
+
+class RateLimited(RetryLater):
+    """Raise from a handler when the remote side rate-limits it (HTTP 429, Retry-After).
+
+    The job retries after ``retry_after`` seconds without using up an attempt. With
+    ``throttle_group`` (the default) its whole flow-control group (``JobOptions.group``) is
+    held back as long, so the group's other jobs do not hit the same wall.
+    """
+
+    def __init__(
+        self,
+        retry_after: float,
+        reason: str = "rate limited by the remote side",
+        *,
+        throttle_group: bool = True,
+    ) -> None:
+        if (
+            isinstance(retry_after, bool)
+            or not isinstance(retry_after, int | float)
+            or not 0 <= retry_after < float("inf")
+        ):
+            raise InvalidLimits("retry_after", f"must be finite seconds >= 0, got {retry_after!r}")
+        super().__init__(float(retry_after), reason)
+        self.retry_after = float(retry_after)
+        self.throttle_group = throttle_group
+
+
 class RedisUnavailable(ConveyorError, ConnectionError):
     """Redis could not be reached within the reconnect budget."""
 

@@ -11,7 +11,7 @@ from typing import Any
 from conveyor.dedup import DEFAULT_IDEMPOTENCY_TTL, Dedup, check_key, check_window
 from conveyor.errors import InvalidJobOptions
 from conveyor.retry import Backoff
-from conveyor.validation import check_job_id
+from conveyor.validation import check_group, check_job_id
 
 MIN_PRIORITY, MAX_PRIORITY = -1000, 1000
 MAX_ATTEMPTS = 1000
@@ -64,6 +64,11 @@ class JobOptions:
     idempotency_key: str | None = None
     #: Seconds the idempotency key is remembered.
     idempotency_ttl: float = DEFAULT_IDEMPOTENCY_TTL
+    #: Flow-control group (a tenant, recipient, API host): groups are served round-robin
+    #: and per-group limits apply to them (see :mod:`conveyor.limiter`).
+    group: str | None = None
+    #: Seconds after enqueue by which the job must have started; else it goes to dead.
+    deadline: float | None = None
 
     def __post_init__(self) -> None:
         if self.job_id is not None:
@@ -94,6 +99,10 @@ class JobOptions:
         if self.idempotency_key is not None:
             check_key(self.idempotency_key, "idempotency_key")
         check_window(self.idempotency_ttl, "idempotency_ttl")
+        if self.group is not None:
+            check_group(self.group)
+        if self.deadline is not None:
+            _check_number(self.deadline, "deadline", positive=True)
         for key, value in self.meta.items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise InvalidJobOptions(f"meta.{key}", "meta keys and values must be strings")
@@ -113,6 +122,8 @@ class JobOptions:
             dedup=self.dedup,
             idempotency_key=self.idempotency_key,
             idempotency_ttl=self.idempotency_ttl,
+            group=self.group if self.group is not None else defaults.group,
+            deadline=self.deadline if self.deadline is not None else defaults.deadline,
         )
 
     def with_id(self, job_id: str) -> JobOptions:

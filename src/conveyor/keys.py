@@ -50,6 +50,24 @@ QUEUE_STRUCTURES = (
 )
 
 
+#: Flow control (conveyor.limiter), after the job fields in script KEYS order; the scripts
+#: find them at FC_BASE (see conveyor.scripts), so fields added above do not shift them.
+FLOW_STRUCTURES = (
+    "fc:config",  # hash: queue-wide and per-key limits
+    "fc:lanes",  # zset: groups with jobs ready to run -> round-robin turn
+    "fc:blocked",  # zset: groups held back by a rate limit or throttle -> reopen ms
+    "fc:full",  # set: groups at their concurrency limit (back in lanes on release)
+    "fc:jobs",  # zset, lex order: "group\0score\0id" for every waiting grouped job
+    "fc:inflight",  # hash: group -> active jobs
+    "fc:log",  # zset, lex order: "group\0start ms\0id", the sliding rate windows
+    "fc:logexp",  # zset: group -> when its whole rate log has expired (ms)
+    "fc:expiry",  # zset: id -> start deadline (ms)
+    "fc:turn",  # counter for the round-robin order of groups
+    "fc:job:group",  # hash: id -> group
+    "fc:job:pos",  # hash: id -> its member in fc:jobs while it waits
+)
+
+
 def worker_key(worker_id: str) -> str:
     return f"{PREFIX}:worker:{worker_id}"
 
@@ -115,7 +133,8 @@ class QueueKeys:
     def layout(self) -> list[str]:
         """The KEYS every script receives, in the order ``scripts/_prelude.lua`` names them."""
         queue_keys = [self.key(name) for name in QUEUE_STRUCTURES]
-        return queue_keys + [self.job_field(name) for name in JOB_FIELDS]
+        flow_keys = [self.key(name) for name in FLOW_STRUCTURES]
+        return queue_keys + [self.job_field(name) for name in JOB_FIELDS] + flow_keys
 
     def job_field(self, name: str) -> str:
         assert name in JOB_FIELDS, name

@@ -177,8 +177,11 @@ class Queue:
         pipe = self.connection.client.pipeline(transaction=False)
         for state in JobState:
             pipe.zcard(self.keys.state_set(state.value))
-        values = await pipe.execute()
-        return {state.value: int(n) for state, n in zip(JobState, values, strict=True)}
+        pipe.zcard(self.keys.key("fc:jobs"))  # grouped jobs wait in their group's line
+        *values, grouped = await pipe.execute()
+        counts = {state.value: int(n) for state, n in zip(JobState, values, strict=True)}
+        counts[JobState.WAITING.value] += int(grouped)
+        return counts
 
     async def list_ids(
         self, state: JobState | str, *, offset: int = 0, limit: int = 100

@@ -7,12 +7,19 @@ import math
 import re
 from typing import Any
 
-from conveyor.errors import InvalidJobData, InvalidJobId, InvalidQueueName, PayloadTooLarge
+from conveyor.errors import (
+    InvalidJobData,
+    InvalidJobId,
+    InvalidJobOptions,
+    InvalidQueueName,
+    PayloadTooLarge,
+)
 
 MAX_QUEUE_NAME = 100
 MAX_JOB_ID = 200
 MAX_JOB_NAME = 200
 MAX_DEPTH = 64
+MAX_GROUP = 200
 
 _QUEUE_FORBIDDEN = re.compile(r"[:{}*?\[\]\\\s\x00-\x1f\x7f]")
 _ID_FORBIDDEN = re.compile(r"[:\x00-\x1f\x7f]")
@@ -48,6 +55,21 @@ def check_job_id(job_id: object) -> str:
             "job_id", f"contains {bad.group()!r}; ':' and control characters are not allowed"
         )
     return job_id
+
+
+def check_group(group: object, field: str = "group") -> str:
+    """A flow-control group: printable ASCII without '"' or '\\', so scripts can read it
+    from the front of a job's spec without decoding the JSON."""
+    if not isinstance(group, str):
+        raise InvalidJobOptions(field, f"must be a string, got {type(group).__name__}")
+    if not 1 <= len(group) <= MAX_GROUP:
+        raise InvalidJobOptions(field, f"must be 1 to {MAX_GROUP} characters, got {len(group)}")
+    bad = next((c for c in group if not " " <= c <= "~" or c in '"\\'), None)
+    if bad is not None:
+        raise InvalidJobOptions(
+            field, f"contains {bad!r}; use printable ASCII without a quote or a backslash"
+        )
+    return group
 
 
 def check_job_name(name: object) -> str:

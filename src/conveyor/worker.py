@@ -25,7 +25,13 @@ from typing import Any
 from conveyor.codec import backoff_of
 from conveyor.connection import TRANSIENT_ERRORS, Connection, reconnect_delay
 from conveyor.context import JobContext, describe_error, dumps
-from conveyor.errors import ConfigError, JobCancelled, RetryLater, UnrecoverableError
+from conveyor.errors import (
+    ConfigError,
+    JobCancelled,
+    RateLimited,
+    RetryLater,
+    UnrecoverableError,
+)
 from conveyor.handlers import Handler, as_handlers, invoke
 from conveyor.job import KEEP_COMPLETED, KEEP_DEAD, Retention
 from conveyor.keys import GLOBAL_WORKERS, QueueKeys, worker_key
@@ -58,6 +64,13 @@ class _QueueState:
     ack_ready: asyncio.Event = field(default_factory=asyncio.Event)
     next_delayed_ms: int = -1
     paused: bool = False
+
+
+def _throttle_ms(error: BaseException) -> int:
+    """How long a RateLimited handler asks to hold its job's whole group back."""
+    if isinstance(error, RateLimited) and error.throttle_group:
+        return int(error.retry_after * 1000)
+    return 0
 
 
 @dataclass(slots=True)
@@ -413,6 +426,7 @@ class Worker:
         args = [
             self._maxlen, *keep, job_id, running.token, dumps(described), dumps(record),
             outcome, int(decision.delay * 1000), 1 if counted else 0, decision.reason,
+            _throttle_ms(error),
         ]  # fmt: skip
         if not await self._call_script("fail", q, args):
             self.stats.lease_lost += 1

@@ -12,6 +12,8 @@ from typing import Any
 
 from redis.commands.core import AsyncScript, Script
 
+from conveyor.keys import JOB_FIELDS, QUEUE_STRUCTURES
+
 SCRIPT_NAMES = (
     "add",
     "fetch",
@@ -28,6 +30,8 @@ SCRIPT_NAMES = (
     "progress",
     "change_priority",
     "add_guarded",
+    "set_limits",
+    "set_key_limits",
 )
 
 
@@ -38,7 +42,11 @@ def source(name: str) -> str:
         raise KeyError(f"no script named {name!r}")
     folder = resources.files(__package__)
     prelude = folder.joinpath("_prelude.lua").read_text()
-    return prelude + "\n" + folder.joinpath(f"{name}.lua").read_text()
+    # Flow control's keys follow the job fields; their index is fixed here, at load time.
+    flow_base = f"local FC_BASE = {len(QUEUE_STRUCTURES) + len(JOB_FIELDS)}\n"
+    flow = folder.joinpath("_flow.lua").read_text()
+    script = folder.joinpath(f"{name}.lua").read_text()
+    return flow_base + prelude + "\n" + flow + "\n" + script
 
 
 class AsyncScripts:

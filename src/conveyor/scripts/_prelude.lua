@@ -23,6 +23,9 @@ local F = {
   result = KEYS[19], error = KEYS[20], history = KEYS[21], progress = KEYS[22],
   logs = KEYS[23], cancel = KEYS[24], ready = KEYS[25], priority = KEYS[26],
 }
+-- Flow control (rate and concurrency limits, groups, deadlines): filled by _flow.lua,
+-- which is loaded after this prelude; the transitions below call into it.
+local flow = {}
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -58,10 +61,13 @@ end
 local function enqueue_waiting(id, front)
   local priority = redis.call('HGET', F.priority, id) or 0
   redis.call('HSET', F.state, id, 'waiting')
-  redis.call('ZADD', K_WAIT, wait_score(priority, front), id)
+  local score = wait_score(priority, front)
+  if flow.route(id, score) then return end
+  redis.call('ZADD', K_WAIT, score, id)
 end
 
 local function forget_job(id)
+  flow.unwait(id)
   for _, key in pairs(F) do redis.call('HDEL', key, id) end
 end
 
@@ -111,35 +117,47 @@ local function holds_lease(id, token)
   return redis.call('HGET', F.state, id) == 'active' and redis.call('HGET', F.token, id) == token
 end
 
+-- Lease one job to `worker` and append it to a fetch reply (5 entries, see activate).
+local function start_job(reply, id, maxlen, worker, now, expiry)
+  local token = redis.call('HINCRBY', F.token, id, 1)
+  redis.call('HSET', F.state, id, 'active')
+  redis.call('HSET', F.worker, id, worker)
+  redis.call('HSET', F.started, id, int(now))
+  redis.call('ZADD', K_ACTIVE, expiry, id)
+  emit(maxlen, id, 'active', {'worker', worker})
+  reply[#reply + 1] = id
+  reply[#reply + 1] = token
+  reply[#reply + 1] = redis.call('HGET', F.attempts, id) or '0'
+  reply[#reply + 1] = redis.call('HGET', F.stalls, id) or '0'
+  reply[#reply + 1] = redis.call('HGET', F.spec, id)
+end
+
 -- Lease up to `count` waiting jobs for `worker`. Returns a flat reply:
---   paused (0|1), next delayed due ms (-1 if none), then 5 per job: id, token, attempts,
+--   paused (0|1), when to look again in ms (-1 if nothing is due: the next delayed job, or
+--   when a rate limit that held jobs back reopens), then 5 per job: id, token, attempts,
 --   stalls, spec JSON.
+-- Queues without flow control keep the plain pop; see _flow.lua for the rest.
 local function activate(maxlen, worker, lease_ms, count, now)
   promote_due(now, 1000)
   local reply = {0, 0}
+  local reopen = -1
   if redis.call('HEXISTS', K_META, 'paused') == 1 then
     reply[1] = 1
   elseif count > 0 then
-    local popped = redis.call('ZPOPMIN', K_WAIT, count)
     local expiry = int(now + lease_ms)
-    for i = 1, #popped, 2 do
-      local id = popped[i]
-      local token = redis.call('HINCRBY', F.token, id, 1)
-      redis.call('HSET', F.state, id, 'active')
-      redis.call('HSET', F.worker, id, worker)
-      redis.call('HSET', F.started, id, int(now))
-      redis.call('ZADD', K_ACTIVE, expiry, id)
-      emit(maxlen, id, 'active', {'worker', worker})
-      reply[#reply + 1] = id
-      reply[#reply + 1] = token
-      reply[#reply + 1] = redis.call('HGET', F.attempts, id) or '0'
-      reply[#reply + 1] = redis.call('HGET', F.stalls, id) or '0'
-      reply[#reply + 1] = redis.call('HGET', F.spec, id)
+    if flow.active() then
+      local function start(id) start_job(reply, id, maxlen, worker, now, expiry) end
+      reopen = flow.fetch(count, now, maxlen, start)
+    else
+      local popped = redis.call('ZPOPMIN', K_WAIT, count)
+      for i = 1, #popped, 2 do start_job(reply, popped[i], maxlen, worker, now, expiry) end
+      -- Others may be blocked on the marker: pass the wake-up on while work remains.
+      if #popped > 0 and redis.call('ZCARD', K_WAIT) > 0 then wake_worker() end
     end
-    -- Others may be blocked on the marker: pass the wake-up on while work remains.
-    if #popped > 0 and redis.call('ZCARD', K_WAIT) > 0 then wake_worker() end
   end
-  reply[2] = next_delayed_ms()
+  local due = next_delayed_ms()
+  reply[2] = due
+  if reopen >= 0 and (due < 0 or reopen < due) then reply[2] = reopen end
   return reply
 end
 
@@ -155,8 +173,9 @@ end
 -- End a job for good in a terminal zset (dead or cancelled).
 local function bury(zset, state, id, now, maxlen, reason)
   redis.call('ZREM', K_WAIT, id)
+  flow.unwait(id)
   redis.call('ZREM', K_DELAYED, id)
-  redis.call('ZREM', K_ACTIVE, id)
+  flow.leave_active(id)
   redis.call('HDEL', F.ready, id)
   redis.call('HDEL', F.cancel, id)
   redis.call('HSET', F.state, id, state)
@@ -166,7 +185,7 @@ local function bury(zset, state, id, now, maxlen, reason)
 end
 
 local function schedule_retry(id, delay_ms, now)
-  redis.call('ZREM', K_ACTIVE, id)
+  flow.leave_active(id)
   if delay_ms > 0 then
     redis.call('HSET', F.state, id, 'delayed')
     redis.call('HSET', F.ready, id, int(now + delay_ms))

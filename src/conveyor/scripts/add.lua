@@ -9,6 +9,7 @@ for i = 2, #ARGV, 4 do
   if redis.call('HSETNX', F.spec, id, spec) == 0 then
     results[#results + 1] = 0
   else
+    flow.admit(id, spec, now)
     redis.call('HSET', F.priority, id, priority)
     if delay > 0 then
       local due = now + delay

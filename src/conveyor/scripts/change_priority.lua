@@ -6,6 +6,12 @@ local state = redis.call('HGET', F.state, id)
 if not state then return 0 end
 if state ~= 'waiting' and state ~= 'delayed' and state ~= 'active' then return -1 end
 redis.call('HSET', F.priority, id, priority)
-if state == 'waiting' then redis.call('ZADD', K_WAIT, wait_score(priority, false), id) end
+if state == 'waiting' then
+  if flow.unwait(id) then
+    enqueue_waiting(id, false) -- a grouped job moves within its group's line
+  else
+    redis.call('ZADD', K_WAIT, wait_score(priority, false), id)
+  end
+end
 emit(ARGV[1], id, 'priority', {'priority', priority})
 return 1

@@ -12,7 +12,7 @@ local n = tonumber(ARGV[7])
 for i = 8, 7 + n * 3, 3 do
   local id, token, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if holds_lease(id, token) then
-    redis.call('ZREM', K_ACTIVE, id)
+    flow.leave_active(id)
     redis.call('HSET', F.state, id, 'completed')
     redis.call('HSET', F.result, id, result)
     redis.call('HSET', F.finished, id, int(now))

@@ -2,6 +2,7 @@
 -- dead once they stalled more than max stalls (active -> dead).
 -- ARGV: 1 events maxlen, 2 max stalls, 3 max jobs to inspect, 4 keep dead count,
 --       5 keep dead age ms
+-- Also sends waiting jobs whose start deadline passed to dead (not listed in the reply).
 -- Returns: {requeued ids, dead ids}
 local maxlen, max_stalls, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
@@ -21,12 +22,14 @@ for _, id in ipairs(expired) do
     bury(K_DEAD, 'dead', id, now, maxlen, 'stalled too many times')
     buried[#buried + 1] = id
   else
-    redis.call('ZREM', K_ACTIVE, id)
+    flow.leave_active(id)
     enqueue_waiting(id, true)
     emit(maxlen, id, 'stalled', {'stalls', stalls})
     requeued[#requeued + 1] = id
   end
 end
-if #buried > 0 then trim(K_DEAD, tonumber(ARGV[4]), tonumber(ARGV[5]), now) end
+-- The maintenance sweep also expires jobs whose start deadline passed (see _flow.lua).
+local _, expired = flow.expire_due(now, maxlen, limit)
+if #buried + expired > 0 then trim(K_DEAD, tonumber(ARGV[4]), tonumber(ARGV[5]), now) end
 if #requeued > 0 then wake_worker() end
 return {requeued, buried}

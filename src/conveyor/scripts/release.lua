@@ -7,7 +7,7 @@ local codes = {}
 for i = 2, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   if holds_lease(id, token) then
-    redis.call('ZREM', K_ACTIVE, id)
+    flow.leave_active(id)
     enqueue_waiting(id, true)
     emit(maxlen, id, 'released')
     codes[#codes + 1] = 1

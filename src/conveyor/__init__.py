@@ -14,6 +14,7 @@ from conveyor.errors import (
     InvalidJobOptions,
     InvalidLimits,
     InvalidQueueName,
+    InvalidSchedule,
     InvalidStateTransition,
     JobCancelled,
     JobNotFound,
@@ -23,6 +24,7 @@ from conveyor.errors import (
     QueueFull,
     RateLimited,
     RetryLater,
+    ScheduleNotFound,
     UnrecoverableError,
     ValidationError,
 )
@@ -34,6 +36,7 @@ from conveyor.limiter import GroupLimits, Limiter, Limits, Rate
 from conveyor.middleware import CallNext, Middleware
 from conveyor.queue import DeadFilter, Event, Queue
 from conveyor.retry import Backoff, ErrorRule, RetryPolicy
+from conveyor.scheduler import CatchUp, Schedule, ScheduleInfo, Scheduler, Schedules
 from conveyor.sync import SyncQueue
 from conveyor.worker import Worker
 
@@ -43,6 +46,7 @@ __all__ = [
     "Admission",
     "Backoff",
     "CallNext",
+    "CatchUp",
     "ConfigError",
     "Connection",
     "ConveyorError",
@@ -61,6 +65,7 @@ __all__ = [
     "InvalidJobOptions",
     "InvalidLimits",
     "InvalidQueueName",
+    "InvalidSchedule",
     "InvalidStateTransition",
     "IsolatedContext",
     "IsolatedHandlerError",
@@ -83,6 +88,11 @@ __all__ = [
     "Retention",
     "RetryLater",
     "RetryPolicy",
+    "Schedule",
+    "ScheduleInfo",
+    "ScheduleNotFound",
+    "Scheduler",
+    "Schedules",
     "Settings",
     "SyncConnection",
     "SyncQueue",

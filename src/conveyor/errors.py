@@ -156,3 +156,16 @@ class IdempotencyConflict(ValidationError):
         )
         self.key = key
         self.job_id = job_id
+
+
+class InvalidSchedule(ValidationError):
+    """A schedule's cron expression, interval, time zone, dates or limits are unusable."""
+
+
+class ScheduleNotFound(ConveyorError, LookupError):
+    """No schedule with that id exists in that queue."""
+
+    def __init__(self, queue: str, schedule_id: str) -> None:
+        super().__init__(f"no schedule {schedule_id!r} in queue {queue!r}")
+        self.queue = queue
+        self.schedule_id = schedule_id

@@ -37,6 +37,7 @@ from conveyor.job import KEEP_COMPLETED, KEEP_DEAD, Retention
 from conveyor.keys import GLOBAL_WORKERS, QueueKeys, worker_key
 from conveyor.middleware import Middleware, chain
 from conveyor.retry import Decision, RetryPolicy
+from conveyor.scheduler.runner import Scheduler
 from conveyor.validation import check_queue_name
 
 log = logging.getLogger("conveyor.worker")
@@ -109,6 +110,7 @@ class Worker:
         keep_dead: Retention = KEEP_DEAD,
         worker_id: str | None = None,
         middleware: Sequence[Middleware] = (),
+        schedules: bool = False,
     ) -> None:
         if not queues:
             raise ConfigError("queues", "a worker needs at least one queue")
@@ -131,6 +133,9 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.stats = WorkerStats()
         self.middleware = list(middleware)
+        #: With ``schedules=True`` the worker also fires its queues' schedules (any number
+        #: of workers may: each fire time still becomes exactly one job).
+        self.scheduler = Scheduler(connection, list(queues)) if schedules else None
         self._maxlen = settings.events_maxlen
         self._queues = [self._queue_state(name) for name in queues]
         self._free = concurrency
@@ -173,6 +178,8 @@ class Worker:
             asyncio.create_task(self._maintenance_loop()),
             asyncio.create_task(self._heartbeat_loop()),
         ]
+        if self.scheduler is not None:
+            background.append(asyncio.create_task(self.scheduler.run()))
         await self._notify_lifecycle("worker_started")
         self.started.set()
         try:

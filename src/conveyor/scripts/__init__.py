@@ -30,6 +30,10 @@ SCRIPT_NAMES = (
     "progress",
     "change_priority",
     "add_guarded",
+    "schedule_upsert",
+    "schedule_fire",
+    "schedule_set_paused",
+    "schedule_remove",
     "set_limits",
     "set_key_limits",
 )

@@ -73,8 +73,12 @@ def _resolve_url(url: str | None, settings: Settings) -> tuple[str, EmbeddedRedi
 def _make_async_client(url: str) -> aioredis.Redis:
     import redis.asyncio.retry  # noqa: F401 - registers the module attribute used below
 
-    options = client_options(url)
-    return aioredis.Redis.from_url(url, retry=_retry_policy(aioredis), **options)
+    # A blocking pool: a burst of concurrent calls waits for a free connection instead of
+    # failing with "Too many connections".
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, retry=_retry_policy(aioredis), timeout=SOCKET_TIMEOUT, **client_options(url)
+    )
+    return aioredis.Redis.from_pool(pool)
 
 
 async def connect(url: str | None = None, *, settings: Settings | None = None) -> Connection:
@@ -107,5 +111,8 @@ def connect_sync(url: str | None = None, *, settings: Settings | None = None) ->
 
     settings = settings or load_settings()
     resolved, server = _resolve_url(url, settings)
-    client = redis.Redis.from_url(resolved, retry=_retry_policy(redis), **client_options(resolved))
+    pool = redis.BlockingConnectionPool.from_url(
+        resolved, retry=_retry_policy(redis), timeout=SOCKET_TIMEOUT, **client_options(resolved)
+    )
+    client = redis.Redis.from_pool(pool)
     return SyncConnection(client, settings, server)

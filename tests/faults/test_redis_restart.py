@@ -1,0 +1,96 @@
+"""Redis killed and restarted (AOF on) under load: nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import conveyor
+from conveyor import EmbeddedRedis, JobOptions, Queue, Retention, Worker
+from conveyor.config import Settings
+from conveyor.connection import TRANSIENT_ERRORS
+from tests.conftest import running
+
+
+class Producer:
+    """Adds jobs with ids j0, j1, ... and retries the same id until Redis acknowledges it."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+        self.acked: list[str] = []
+        self.failures = 0
+        self._progress = asyncio.Condition()
+        self._stop = False
+
+    async def run(self) -> None:
+        while not self._stop:
+            job_id = f"j{len(self.acked)}"
+            try:
+                await self.queue.add("job", {"n": len(self.acked)}, JobOptions(job_id=job_id))
+            except TRANSIENT_ERRORS:
+                self.failures += 1  # an add that may or may not have landed: same id again
+                continue
+            async with self._progress:
+                self.acked.append(job_id)
+                self._progress.notify_all()
+
+    async def reach(self, count: int) -> None:
+        async with self._progress:
+            await asyncio.wait_for(self._progress.wait_for(lambda: len(self.acked) >= count), 60)
+
+    def stop(self) -> None:
+        self._stop = True
+
+
+async def completed_ids(queue: Queue, wanted: set[str], timeout: float = 60) -> set[str]:
+    done: set[str] = set()
+
+    async def follow() -> None:
+        async for event in queue.events(after="0", block_ms=200):
+            if event.event == "completed":
+                done.add(event.job_id)
+                if wanted <= done:
+                    return
+
+    try:
+        await asyncio.wait_for(follow(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"{len(wanted - done)} acknowledged jobs never completed") from None
+    return done
+
+
+async def test_restarting_redis_twice_under_load_loses_nothing(
+    own_server: EmbeddedRedis, settings: Settings, queue_name: str
+) -> None:
+    conn = await conveyor.connect(own_server.url, settings=settings)
+    queue = Queue(queue_name, conn)
+    runs: Counter[str] = Counter()
+
+    async def job(ctx: conveyor.JobContext, data: Any) -> int:
+        runs[ctx.id] += 1
+        return int(data["n"])
+
+    unbounded = Retention(count=None, age=None)
+    worker = Worker(conn, [queue_name], {"job": job}, concurrency=20, keep_completed=unbounded)
+    producer = Producer(queue)
+    try:
+        async with running(worker):
+            producing = asyncio.create_task(producer.run())
+            for round_ in range(1, 3):
+                await producer.reach(300 * round_)
+                before = own_server.pid
+                await asyncio.to_thread(own_server.restart, hard=True)  # SIGKILL, then start
+                assert own_server.pid != before
+            await producer.reach(900)
+            producer.stop()
+            await producing
+            acked = set(producer.acked)
+            done = await completed_ids(queue, acked)
+        assert acked <= done
+        assert all(runs[job_id] >= 1 for job_id in acked)
+        for job_id in list(acked)[:: max(1, len(acked) // 50)]:
+            job_record = await queue.get_job(job_id)
+            assert job_record.state == "completed" and job_record.result == int(job_id[1:])
+    finally:
+        await conn.close()

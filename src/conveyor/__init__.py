@@ -8,7 +8,9 @@ from conveyor.embedded import EmbeddedRedis
 from conveyor.errors import (
     ConfigError,
     ConveyorError,
+    FlowConflict,
     IdempotencyConflict,
+    InvalidFlow,
     InvalidJobData,
     InvalidJobId,
     InvalidJobOptions,
@@ -28,6 +30,7 @@ from conveyor.errors import (
     UnrecoverableError,
     ValidationError,
 )
+from conveyor.flows import ChildFailure, ChildResult, FlowJob, FlowNode, Flows
 from conveyor.guarded import Admission
 from conveyor.handlers import Handler
 from conveyor.isolation import IsolatedContext, IsolatedHandlerError
@@ -47,6 +50,8 @@ __all__ = [
     "Backoff",
     "CallNext",
     "CatchUp",
+    "ChildFailure",
+    "ChildResult",
     "ConfigError",
     "Connection",
     "ConveyorError",
@@ -57,9 +62,14 @@ __all__ = [
     "Enqueued",
     "ErrorRule",
     "Event",
+    "FlowConflict",
+    "FlowJob",
+    "FlowNode",
+    "Flows",
     "GroupLimits",
     "Handler",
     "IdempotencyConflict",
+    "InvalidFlow",
     "InvalidJobData",
     "InvalidJobId",
     "InvalidJobOptions",

@@ -35,6 +35,8 @@ class JobContext:
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     #: UNIX seconds when the job became due: enqueue time plus its delay (for wait times).
     ready_at: float | None = None
+    #: Reads a flow parent's children outcomes (None for jobs without children).
+    _children: Callable[[], Awaitable[dict[str, Any]]] | None = field(default=None, repr=False)
 
     @property
     def correlation_id(self) -> str | None:
@@ -51,6 +53,12 @@ class JobContext:
     async def _send(self, progress: str, line: str) -> None:
         if not await self._write(self.id, self.token, progress, line):
             raise LeaseLost(f"job {self.id} is no longer held by this worker")
+
+    async def children_results(self) -> dict[str, Any]:
+        """A flow parent's finished children by job id: :class:`conveyor.ChildResult` with
+        state, result and error (children whose failure policy is ``ignore`` and that failed
+        are left out). Empty for a job without children."""
+        return await self._children() if self._children is not None else {}
 
     def progress_sync(self, value: Any) -> None:
         """:meth:`progress` for sync handlers, which run in a thread."""

@@ -169,3 +169,16 @@ class ScheduleNotFound(ConveyorError, LookupError):
         super().__init__(f"no schedule {schedule_id!r} in queue {queue!r}")
         self.queue = queue
         self.schedule_id = schedule_id
+
+
+class InvalidFlow(ValidationError):
+    """A flow is malformed: a cycle, a job listed twice, a missing queue, an unsupported option."""
+
+
+class FlowConflict(ConveyorError):
+    """A job id of the flow already exists in its queue; nothing of the flow was written."""
+
+    def __init__(self, queue: str, job_id: str) -> None:
+        super().__init__(f"job {job_id!r} already exists in queue {queue!r}; flow not added")
+        self.queue = queue
+        self.job_id = job_id

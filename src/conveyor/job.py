@@ -25,6 +25,8 @@ class JobState(StrEnum):
     COMPLETED = "completed"
     DEAD = "dead"
     CANCELLED = "cancelled"
+    #: A flow parent waiting for its children to finish (see :mod:`conveyor.flows`).
+    WAITING_CHILDREN = "waiting-children"
 
 
 #: States listed from a sorted set: the set's key suffix is the state name.

@@ -9,6 +9,7 @@ cancellations. Shared loops recover stalled jobs and publish the heartbeat.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -32,6 +33,8 @@ from conveyor.errors import (
     RetryLater,
     UnrecoverableError,
 )
+from conveyor.flows.keys import ancestors_of, tree_complete_call, tree_fail_call
+from conveyor.flows.store import children_results
 from conveyor.handlers import Handler, as_handlers, invoke
 from conveyor.job import KEEP_COMPLETED, KEEP_DEAD, Retention
 from conveyor.keys import GLOBAL_WORKERS, QueueKeys, worker_key
@@ -222,12 +225,14 @@ class Worker:
                 running.task.cancel()
             await asyncio.wait([r.task for r in leftovers.values() if r.task], timeout=1.0)
 
-    async def _call_script(self, name: str, q: _QueueState, args: list[Any]) -> Any:
+    async def _call_script(
+        self, name: str, q: _QueueState, args: list[Any], keys: list[str] | None = None
+    ) -> Any:
         """Call a script, retrying transient Redis errors until it goes through."""
         failures = 0
         while True:
             try:
-                return await self.connection.scripts(name, q.layout, args)
+                return await self.connection.scripts(name, keys or q.layout, args)
             except TRANSIENT_ERRORS as exc:
                 failures += 1
                 log.warning("redis unavailable (%s); retrying %s", exc, name)
@@ -321,6 +326,8 @@ class Worker:
             worker_id=self.id, _write=self._writer(q),
             ready_at=spec.get("due", spec.get("created", 0)) / 1000,
         )  # fmt: skip
+        if "flow" in spec:
+            ctx._children = functools.partial(children_results, self.connection, q.name, job_id)
         started = time.time()
         acked = False
         try:
@@ -337,7 +344,9 @@ class Worker:
                 result_json = dumps(result)
             except (TypeError, ValueError) as exc:
                 raise UnrecoverableError(f"the handler's return value is not JSON: {exc}") from None
-            if not running.lost:
+            if not running.lost and ancestors_of(spec):
+                await self._complete_flow_child(q, ctx, running, spec, result_json, started)
+            elif not running.lost:
                 q.acks.append((job_id, running.token, result_json))
                 q.ack_ready.set()
                 acked = True  # the ack loop frees the slot once the completion is written
@@ -435,7 +444,13 @@ class Worker:
             outcome, int(decision.delay * 1000), 1 if counted else 0, decision.reason,
             _throttle_ms(error),
         ]  # fmt: skip
-        if not await self._call_script("fail", q, args):
+        script, keys = "fail", q.layout
+        if outcome != "retry" and ancestors_of(spec):
+            # A flow child's end decides its parent too: both in one script.
+            keys, args = tree_fail_call(q.name, job_id, q.layout, spec, args)
+            script = "tree_fail"
+        done = await self._call_script(script, q, args, keys)
+        if not (done[0] if isinstance(done, list) else done):
             self.stats.lease_lost += 1
             log.warning("job %s: lease lost before its failure could be written", job_id)
             self._notify("lease_lost", q.name, job_id)
@@ -446,6 +461,32 @@ class Worker:
         self.stats.dead += outcome == "dead"
         self.stats.cancelled += outcome == "cancelled"
         log.info("job %s %s: %s", job_id, outcome, decision.reason)
+
+    async def _complete_flow_child(
+        self,
+        q: _QueueState,
+        ctx: JobContext,
+        running: _Running,
+        spec: dict[str, Any],
+        result_json: str,
+        started: float,
+    ) -> None:
+        """A flow child completes with its parent's bookkeeping in one script, not in the
+        batched acks (its KEYS span the parents' queues)."""
+        head = [self._maxlen, *self.keep_completed.args(), ctx.id, running.token, result_json]
+        keys, args = tree_complete_call(q.name, ctx.id, q.layout, spec, head)
+        q.completing.add(ctx.id)
+        try:
+            code, _parent = await self._call_script("tree_complete", q, args, keys)
+        finally:
+            q.completing.discard(ctx.id)
+        if code == 1:
+            self.stats.completed += 1
+            self._notify_finished(ctx, "completed", started, None)
+        else:
+            self.stats.lease_lost += 1
+            log.warning("job %s: lease lost; its result was not written", ctx.id)
+            self._notify("lease_lost", q.name, ctx.id)
 
     def _decide(self, spec: dict[str, Any], attempts: int, error: BaseException) -> Decision:
         handler = self.handlers.get(spec["name"])

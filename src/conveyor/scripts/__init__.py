@@ -34,6 +34,9 @@ SCRIPT_NAMES = (
     "schedule_fire",
     "schedule_set_paused",
     "schedule_remove",
+    "tree_add",
+    "tree_complete",
+    "tree_fail",
     "set_limits",
     "set_key_limits",
 )
@@ -50,6 +53,8 @@ def source(name: str) -> str:
     flow_base = f"local FC_BASE = {len(QUEUE_STRUCTURES) + len(JOB_FIELDS)}\n"
     flow = folder.joinpath("_flow.lua").read_text()
     script = folder.joinpath(f"{name}.lua").read_text()
+    if name.startswith("tree_"):  # flows (conveyor.flows) write to several queues
+        script = folder.joinpath("_tree.lua").read_text() + "\n" + script
     return flow_base + prelude + "\n" + flow + "\n" + script
 
 

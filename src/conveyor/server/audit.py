@@ -45,6 +45,17 @@ class AuditEntry:
         )  # fmt: skip
 
 
+MAX_PARAMS = 4000
+
+
+def _bounded(params: Any) -> str:
+    """Parameters as JSON, replaced by a valid JSON preview when too long to keep whole."""
+    text = json.dumps(params)
+    if len(text) <= MAX_PARAMS:
+        return text
+    return json.dumps({"truncated": True, "preview": text[: MAX_PARAMS // 2]})
+
+
 def is_stream_id(value: str) -> bool:
     return bool(_STREAM_ID.fullmatch(value))
 
@@ -65,7 +76,7 @@ class AuditTrail:
     ) -> None:  # fmt: skip
         fields = {
             "key_id": key_id, "key_name": key_name, "role": role, "action": action,
-            "target": json.dumps(target), "params": json.dumps(params)[:4000],
+            "target": json.dumps(target), "params": _bounded(params),
             "client": client, "status": status, "outcome": outcome,
         }  # fmt: skip
         cutoff = int(time.time() * 1000) - self.retention_ms

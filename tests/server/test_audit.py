@@ -7,6 +7,7 @@ import httpx
 import conveyor
 from conveyor import Queue
 from conveyor.server.audit import AUDIT_STREAM, AuditTrail
+from conveyor.server.redaction import MASK
 
 
 def key_id(token: str) -> str:
@@ -47,7 +48,7 @@ async def test_one_entry_per_mutating_call(
     first = newest_first[0]
     assert first["key_name"] == "test-operator" and first["role"] == "operator"
     assert first["target"] == {"queue": queue.name}
-    assert first["params"]["body"]["data"] == {"password": "***", "n": 1}
+    assert first["params"]["body"]["data"] == {"password": MASK, "n": 1}
     assert first["client"] == "127.0.0.1" and first["time"] > 0
 
     r = await admin.get("/api/v1/audit", params={"key_id": key_id(tokens["viewer"])})

@@ -11,6 +11,7 @@ import httpx
 
 import conveyor
 from conveyor import Queue
+from conveyor.server.redaction import MASK
 
 
 async def sse(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
@@ -59,7 +60,7 @@ async def test_job_transitions_arrive_in_order_and_resume(
     assert [e["event"] for e in seen] == ["waiting", "active", "progress", "completed"]
     assert all(e["data"]["queue"] == queue.name for e in seen)
     progress = json.loads(json.dumps(seen[2]["data"]["progress"]))
-    assert progress == {"pct": 50, "password": "***"}  # a viewer's stream is redacted
+    assert progress == {"pct": 50, "password": MASK}  # a viewer's stream is redacted
 
     resume_from = seen[0]["id"]
     headers = {"Last-Event-ID": resume_from}

@@ -1,9 +1,6 @@
-"""Masking sensitive values in job payloads, results, errors and audit parameters.
-
-A key is sensitive when its name contains one of the configured words (case-insensitive,
-ignoring ``-``/``_``): ``password``, ``token``, ``api_key``… Card-number-like digit runs that
-pass the Luhn check are masked inside any string as well.
-"""
+"""Masking for API responses: the shared rules of :mod:`conveyor.redaction` (secret-looking
+keys, credentials in text) plus the server's configured field names, and card numbers
+(digit runs passing the Luhn check) inside any string."""
 
 from __future__ import annotations
 
@@ -11,12 +8,10 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-MASK = "***"
+from conveyor import redaction
+
+MASK = redaction.MASK
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-
-
-def _normalise(name: str) -> str:
-    return name.lower().replace("-", "").replace("_", "")
 
 
 def _luhn(digits: str) -> bool:
@@ -29,37 +24,21 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-class Redactor:
-    """Masks values under sensitive keys, and card numbers in strings."""
+def _mask_card(match: re.Match[str]) -> str:
+    return MASK if _luhn(re.sub(r"\D", "", match.group())) else match.group()
+
+
+class Redactor(redaction.Redactor):
+    """The shared rules, extended with ``sensitive`` key fragments and card numbers."""
 
     def __init__(self, sensitive: Iterable[str], *, cards: bool = True) -> None:
-        self.words = tuple(_normalise(w) for w in sensitive if w)
+        super().__init__(extra_keys=[word for word in sensitive if word])
         self.cards = cards
 
-    def is_sensitive(self, key: str) -> bool:
-        name = _normalise(key)
-        return any(word in name for word in self.words)
-
-    def _string(self, text: str) -> str:
-        if not self.cards:
-            return text
-
-        def mask(match: re.Match[str]) -> str:
-            digits = re.sub(r"\D", "", match.group())
-            return MASK if _luhn(digits) else match.group()
-
-        return _CARD.sub(mask, text)
+    def text(self, value: str) -> str:
+        value = super().text(value)
+        return _CARD.sub(_mask_card, value) if self.cards else value
 
     def redact(self, value: Any) -> Any:
-        """A copy of ``value`` with sensitive parts masked; iterative-depth safe for
-        the nesting the API accepts (stored payloads are at most 64 levels deep)."""
-        if isinstance(value, dict):
-            return {
-                k: MASK if isinstance(k, str) and self.is_sensitive(k) else self.redact(v)
-                for k, v in value.items()
-            }
-        if isinstance(value, list | tuple):
-            return [self.redact(v) for v in value]
-        if isinstance(value, str):
-            return self._string(value)
-        return value
+        """A copy of ``value`` with sensitive parts masked."""
+        return self.value(value)

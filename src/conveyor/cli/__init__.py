@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
+from conveyor.cli.admin import dlq, jobs, queues
 from conveyor.cli.demo import demo
+from conveyor.cli.keys import audit_log, keys
+from conveyor.cli.server import server
 from conveyor.cli.worker import worker
 
 
@@ -16,3 +19,9 @@ def main() -> None:
 
 main.add_command(worker)
 main.add_command(demo)
+main.add_command(server)
+main.add_command(queues)
+main.add_command(jobs)
+main.add_command(dlq)
+main.add_command(keys)
+main.add_command(audit_log)

@@ -26,6 +26,13 @@ class Settings(BaseSettings):
         default=None,
         description="redis://, rediss:// or unix:// URL; unset starts an embedded server",
     )
+    redis_tls_ca_file: Path | None = Field(
+        default=None, description="CA bundle that signed the server's certificate (rediss://)"
+    )
+    redis_tls_cert_file: Path | None = Field(
+        default=None, description="client certificate, when the server asks for one"
+    )
+    redis_tls_key_file: Path | None = Field(default=None, description="its private key")
     data_dir: Path = Field(default=Path(".conveyor"), description="embedded server's data")
     max_payload_bytes: int = Field(default=512 * 1024, gt=0, le=64 * 1024 * 1024)
     lease_seconds: float = Field(default=30.0, gt=0, le=86_400)
@@ -46,6 +53,13 @@ class Settings(BaseSettings):
                 f"scheme {scheme!r} is not supported; use one of "
                 + ", ".join(f"{s}://" for s in REDIS_SCHEMES)
             )
+        return value
+
+    @field_validator("redis_tls_ca_file", "redis_tls_cert_file", "redis_tls_key_file")
+    @classmethod
+    def _check_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a readable file")
         return value
 
     @field_validator("log_level")

@@ -28,14 +28,22 @@ def _retry_policy(module: Any) -> Any:
     return module.retry.Retry(backoff, RETRIES, supported_errors=TRANSIENT_ERRORS)
 
 
-def client_options(url: str) -> dict[str, Any]:
-    return {
+def client_options(url: str, settings: Settings) -> dict[str, Any]:
+    options: dict[str, Any] = {
         "socket_timeout": SOCKET_TIMEOUT,
         "socket_connect_timeout": 2.0,
         "health_check_interval": 30,
         "decode_responses": True,
         "max_connections": 256,
     }
+    if url.startswith("rediss://"):
+        tls = {
+            "ssl_ca_certs": settings.redis_tls_ca_file,
+            "ssl_certfile": settings.redis_tls_cert_file,
+            "ssl_keyfile": settings.redis_tls_key_file,
+        }
+        options.update({k: str(v) for k, v in tls.items() if v is not None})
+    return options
 
 
 def reconnect_delay(failures: int, *, base: float = 0.05, cap: float = 2.0) -> float:
@@ -70,13 +78,13 @@ def _resolve_url(url: str | None, settings: Settings) -> tuple[str, EmbeddedRedi
     return server.url, server
 
 
-def _make_async_client(url: str) -> aioredis.Redis:
+def _make_async_client(url: str, settings: Settings) -> aioredis.Redis:
     import redis.asyncio.retry  # noqa: F401 - registers the module attribute used below
 
     # A blocking pool: a burst of concurrent calls waits for a free connection instead of
     # failing with "Too many connections".
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, retry=_retry_policy(aioredis), timeout=SOCKET_TIMEOUT, **client_options(url)
+        url, retry=_retry_policy(aioredis), timeout=SOCKET_TIMEOUT, **client_options(url, settings)
     )
     return aioredis.Redis.from_pool(pool)
 
@@ -85,7 +93,7 @@ async def connect(url: str | None = None, *, settings: Settings | None = None) -
     """Connect to ``url``, ``CONVEYOR_REDIS_URL``, or a new embedded server, in that order."""
     settings = settings or load_settings()
     resolved, server = _resolve_url(url, settings)
-    client = _make_async_client(resolved)
+    client = _make_async_client(resolved, settings)
     return Connection(client, settings, server)
 
 
@@ -112,7 +120,10 @@ def connect_sync(url: str | None = None, *, settings: Settings | None = None) ->
     settings = settings or load_settings()
     resolved, server = _resolve_url(url, settings)
     pool = redis.BlockingConnectionPool.from_url(
-        resolved, retry=_retry_policy(redis), timeout=SOCKET_TIMEOUT, **client_options(resolved)
+        resolved,
+        retry=_retry_policy(redis),
+        timeout=SOCKET_TIMEOUT,
+        **client_options(resolved, settings),
     )
     client = redis.Redis.from_pool(pool)
     return SyncConnection(client, settings, server)

@@ -11,12 +11,14 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
 
 from conveyor.errors import ConfigError, ConveyorError
+from conveyor.tls import TlsFiles
 
 
 class EmbeddedServerError(ConveyorError):
@@ -54,19 +56,39 @@ class EmbeddedRedis:
         port: int | None = None,
         appendonly: bool = True,
         password: str | None = None,
+        unix_socket: bool = False,
+        tls: bool = False,
         extra_args: tuple[str, ...] = (),
     ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.appendonly = appendonly
         self.password = password
+        self.unix_socket = unix_socket
+        self.tls = tls
         self.extra_args = extra_args
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        """``redis://`` (``rediss://`` with ``tls``; the CA is :attr:`tls_files`' ``ca``)."""
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.data_dir.resolve() / "redis.sock"
+
+    @property
+    def unix_url(self) -> str:
+        """``unix://`` URL of the socket opened with ``unix_socket=True``."""
+        auth = f"&password={self.password}" if self.password else ""
+        return f"unix://{self.socket_path}?db=0{auth}"
+
+    @property
+    def tls_files(self) -> TlsFiles:
+        return TlsFiles(self.data_dir.resolve() / "tls")
 
     @property
     def pid(self) -> int | None:
@@ -87,12 +109,22 @@ class EmbeddedRedis:
         ]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
+        if self.unix_socket:
+            args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
+        if self.tls:
+            files = self.tls_files
+            args[args.index("--port") + 1] = "0"  # TLS only: no plain-text port
+            args += ["--tls-port", str(self.port), "--tls-cert-file", str(files.cert),
+                     "--tls-key-file", str(files.key), "--tls-ca-cert-file", str(files.ca),
+                     "--tls-auth-clients", "no"]  # fmt: skip
         return args + list(self.extra_args)
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         if self._process is not None and self._process.poll() is None:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.tls:
+            self.tls_files.create()
         self._process = subprocess.Popen(
             self._command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -116,7 +148,7 @@ class EmbeddedRedis:
     def _answers_ping(self) -> bool:
         hello = (f"AUTH {self.password}\r\n" if self.password else "") + "PING\r\n"
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+            with self._connect() as sock:
                 sock.sendall(hello.encode())
                 reply = b""
                 while b"\r\n" not in reply or (self.password and reply.count(b"\r\n") < 2):
@@ -127,6 +159,13 @@ class EmbeddedRedis:
                 return reply.rstrip().endswith(b"+PONG")
         except OSError:
             return False
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=0.5)
+        if not self.tls:
+            return sock
+        context = ssl.create_default_context(cafile=str(self.tls_files.ca))
+        return context.wrap_socket(sock, server_hostname="127.0.0.1")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Graceful shutdown: redis-server writes its AOF and exits."""

@@ -96,6 +96,7 @@ async def run_demo(
         loop.call_later(duration, stop.set)
     worker_task = asyncio.create_task(worker.run())
     producer = asyncio.create_task(produce(queue, rate, stop))
+    api = await start_api(connection)
     try:
         if plain:
             await watch(queue, stop, None)
@@ -106,10 +107,26 @@ async def run_demo(
         await producer
         worker.stop()
         await worker_task
+        if api is not None:
+            await api.stop()
         counts = await queue.counts()
         print(f"demo stopped: {counts}; worker stats: {worker.stats}")
         await connection.close()
     return counts
+
+
+async def start_api(connection: Connection) -> Any:
+    """The operations API beside the demo, if the server extra is installed."""
+    try:
+        from conveyor.server import load_server_settings
+        from conveyor.server.embedded import serve_in_loop
+    except ImportError:
+        print("operations API not started: pip install 'conveyor[server]'")
+        return None
+    api = await serve_in_loop(connection, load_server_settings())
+    print(f"operations API at {api.url}  (admin key, shown once: {api.token})")
+    print(f"  try: curl -H 'Authorization: Bearer {api.token}' {api.url}/queues")
+    return api
 
 
 def main(url: str | None, duration: float | None, rate: float, plain: bool) -> dict[str, int]:

@@ -59,14 +59,15 @@ QUEUE_COUNTERS = {
     "fetched": "Jobs leased by this process",
 }
 
+HISTOGRAM_NAMES = ("conveyor_job_duration_seconds", "conveyor_job_wait_seconds")
+
 #: Every metric family this module exports (names as Prometheus shows them).
 METRIC_NAMES = (
     *(f"conveyor_jobs_{n}_total" for n in JOB_COUNTERS),
     "conveyor_jobs_stalled_total",
     "conveyor_lease_lost_total",
     "conveyor_jobs_fetched_total",
-    "conveyor_job_duration_seconds",
-    "conveyor_job_wait_seconds",
+    *HISTOGRAM_NAMES,
     "conveyor_jobs_running",
     "conveyor_worker_last_fetch_timestamp_seconds",
 )

@@ -50,7 +50,8 @@ async def serve_in_loop(
     connection: Connection, settings: ServerSettings, *, key_name: str = "demo-admin"
 ) -> RunningApi:
     """Start the API on ``settings.port`` (or a free port if taken) with a new admin key."""
-    port = settings.port if _port_free(settings.host, settings.port) else free_port()
+    wanted = settings.port
+    port = wanted if wanted and _port_free(settings.host, wanted) else free_port()
     app = create_app(settings, connection=connection)
     config = uvicorn.Config(
         app, host=settings.host, port=port, log_level="warning", access_log=False,

@@ -11,6 +11,7 @@ from typing import Any
 from conveyor.codec import BulkItem, add_args, decode_job, prepare, prepare_bulk
 from conveyor.connection import Connection
 from conveyor.errors import InvalidJobOptions, InvalidStateTransition, JobNotFound
+from conveyor.flows.store import settle
 from conveyor.guarded import (
     Admission,
     GuardedJob,
@@ -224,6 +225,8 @@ class Queue:
             raise JobNotFound(self.name, job_id)
         if code == -1:
             raise InvalidStateTransition(job_id, await self._state(job_id), "cancel")
+        if code == 1:
+            await settle(self.connection, self.name, job_id)  # a flow child tells its parent
         return "cancelled" if code == 1 else "requested"
 
     async def _state(self, job_id: str) -> str | None:

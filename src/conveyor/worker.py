@@ -34,7 +34,7 @@ from conveyor.errors import (
     UnrecoverableError,
 )
 from conveyor.flows.keys import ancestors_of, tree_complete_call, tree_fail_call
-from conveyor.flows.store import children_results
+from conveyor.flows.store import children_results, settle
 from conveyor.handlers import Handler, as_handlers, invoke
 from conveyor.job import KEEP_COMPLETED, KEEP_DEAD, Retention
 from conveyor.keys import GLOBAL_WORKERS, QueueKeys, worker_key
@@ -580,6 +580,11 @@ class Worker:
         except TRANSIENT_ERRORS as exc:
             log.warning("stall check of %s failed (%s)", q.name, exc)
             return
+        for job_id in buried:  # a flow child buried here still has to tell its parent
+            try:
+                await settle(self.connection, q.name, job_id)
+            except TRANSIENT_ERRORS as exc:  # Flows.settle() repairs it later
+                log.warning("could not tell the flow parent of %s (%s)", job_id, exc)
         if requeued or buried:
             self._notify("stalled", q.name, len(requeued), len(buried))
             log.warning("%s: %d stalled jobs requeued, %d dead", q.name, len(requeued), len(buried))

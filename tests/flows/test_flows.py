@@ -228,3 +228,36 @@ async def test_a_stale_token_completes_nothing(
     assert (await low.get_job("ok")).state == "waiting"
     assert not await conn.client.hexists(Queue(names[1], conn).keys.key("flow:mid"), "x")
     await asyncio.sleep(0)
+
+
+async def test_a_child_cancelled_while_waiting_tells_its_parent(
+    flows: Flows, conn: conveyor.Connection, names: tuple[str, str, str]
+) -> None:
+    top, mid, _ = names
+    await flows.add(FlowJob("top", top, None, JobOptions(job_id="p"), [
+        FlowJob("leaf", mid, 1, JobOptions(job_id="c1"), on_failure="continue"),
+    ]))  # fmt: skip
+    assert await Queue(mid, conn).cancel("c1") == "cancelled"
+    parent = await Queue(top, conn).get_job("p")
+    assert parent.state == "waiting"
+    assert (await flows.settle(mid, "c1")) == 0  # already passed on: nothing more happens
+    assert (await Queue(top, conn).counts())["waiting"] == 1
+
+
+async def test_settle_passes_on_a_child_the_stall_check_buried(
+    flows: Flows, conn: conveyor.Connection, names: tuple[str, str, str]
+) -> None:
+    top, mid, _ = names
+    await flows.add(FlowJob("top", top, None, JobOptions(job_id="p"),
+                            [FlowJob("leaf", mid, 1, JobOptions(job_id="c1"))]))  # fmt: skip
+    child = Queue(mid, conn)
+    assert await flows.settle(mid, "c1") == -1  # still waiting: nothing to pass on
+    keys = child.keys.layout
+    await conn.scripts("fetch", keys, [1000, "w", 60_000, 1])
+    await conn.client.zadd(child.keys.active, {"c1": 1}, xx=True)  # its worker died
+    assert await conn.scripts("recover_stalled", keys, [1000, 0, 10, -1, -1]) == [[], ["c1"]]
+    assert await flows.settle(mid, "c1") == 2  # policy fail: the parent fails
+    parent = await Queue(top, conn).get_job("p")
+    assert parent.state == "dead" and parent.error and parent.error["type"] == "ChildFailed"
+    assert await flows.settle(mid, "c1") == 0
+    assert await flows.settle(top, "p") == 0  # not a flow child

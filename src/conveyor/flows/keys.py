@@ -59,3 +59,10 @@ def tree_fail_call(
     keys, tail = ancestor_call(queue, job_id, layout, ancestors_of(spec))
     head = [maxlen, keep, age, jid, token, error, record, outcome, counted, reason]
     return keys, head + tail
+
+
+def tree_settle_call(
+    queue: str, job_id: str, layout: list[str], spec: dict[str, Any], maxlen: int
+) -> tuple[list[str], list[Any]]:
+    keys, tail = ancestor_call(queue, job_id, layout, ancestors_of(spec))
+    return keys, [maxlen, job_id, *tail]

@@ -10,7 +10,7 @@ from typing import Any
 from conveyor.codec import new_job_id, prepare
 from conveyor.connection import Connection
 from conveyor.errors import FlowConflict, InvalidFlow, JobNotFound
-from conveyor.flows.keys import block, flow_hash
+from conveyor.flows.keys import ancestors_of, block, flow_hash, tree_settle_call
 from conveyor.flows.model import FlowJob, Placed, walk
 from conveyor.job import BUILTIN_DEFAULTS, JobOptions
 from conveyor.keys import GLOBAL_QUEUES, QueueKeys
@@ -113,6 +113,12 @@ class Flows:
             raise FlowConflict(conflict.job.queue, ids[int(reply[1])])
         return _added(placed, ids, 0)
 
+    async def settle(self, queue: str, job_id: str) -> int:
+        """Pass an ended child's outcome to its parent if the script that ended it did not
+        (an operator's cancel, the stall check); harmless when already passed on.
+        Returns -1 not ended, 0 recorded, 1 the parent became runnable, 2 it failed."""
+        return await settle(self.connection, queue, job_id)
+
     async def chain(self, steps: Sequence[FlowJob]) -> FlowNode:
         """``A → B → C``: each step runs after the one before it and can read its result
         with ``ctx.children_results()``. Returns the last step (the flow's root)."""
@@ -184,3 +190,15 @@ async def children_results(connection: Connection, queue: str, job_id: str) -> d
             json.loads(error) if error else None,
         )  # fmt: skip
     return results
+
+
+async def settle(connection: Connection, queue: str, job_id: str) -> int:
+    """See :meth:`Flows.settle`; 0 for a job that is not a flow child (or is missing)."""
+    keys = QueueKeys(queue)
+    spec_json = await connection.client.hget(keys.job_field("spec"), job_id)
+    spec = json.loads(spec_json) if spec_json else {}
+    if not ancestors_of(spec):
+        return 0
+    maxlen = connection.settings.events_maxlen
+    script_keys, args = tree_settle_call(queue, job_id, keys.layout, spec, maxlen)
+    return int(await connection.scripts("tree_settle", script_keys, args))

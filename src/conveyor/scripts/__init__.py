@@ -37,6 +37,7 @@ SCRIPT_NAMES = (
     "tree_add",
     "tree_complete",
     "tree_fail",
+    "tree_settle",
     "set_limits",
     "set_key_limits",
 )

@@ -107,3 +107,14 @@ def test_bad_limits_are_typed_errors_naming_the_field(kwargs: dict[str, Any], fi
     with pytest.raises(ConfigError) as caught:
         Admission(**kwargs)
     assert caught.value.field == field
+
+
+async def test_jobs_of_fairness_groups_count_as_waiting(
+    conn: conveyor.Connection, queue_name: str
+) -> None:
+    queue = Queue(queue_name, conn, admission=Admission(max_waiting=2))
+    await queue.add("n", 1, JobOptions(group="a"))
+    await queue.add("n", 2, JobOptions(group="b"))
+    with pytest.raises(QueueFull) as caught:
+        await queue.add("n", 3)
+    assert caught.value.waiting == 2

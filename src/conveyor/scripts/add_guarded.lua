@@ -70,7 +70,9 @@ end
 
 local function refusal(new_total, per_key)
   if max_wait >= 0 and new_total > 0 then
-    local waiting = redis.call('ZCARD', K_WAIT) + redis.call('ZCARD', K_DELAYED)
+    -- Jobs of fairness groups wait in FC.jobs (see _flow.lua), the others in K_WAIT.
+    local waiting = redis.call('ZCARD', K_WAIT) + redis.call('ZCARD', FC.jobs)
+      + redis.call('ZCARD', K_DELAYED)
     if waiting + new_total > max_wait then return {-1, 'max_waiting', waiting, max_wait, ''} end
   end
   for key, count in pairs(per_key) do

@@ -38,7 +38,7 @@ async def test_groups_are_served_round_robin(flow: FlowLua) -> None:
     reply = await flow.fetch(4)
     assert fetched(reply) == ["big0", "small0", "big1", "small1"]
     assert await flow.lanes() == ["big"]  # small has no more jobs: it left the rotation
-    assert await flow.inflight() == {"big": "2", "small": "2"}
+    assert await flow.inflight() == {}  # slots are only counted under a concurrency limit
 
 
 async def test_ungrouped_jobs_get_one_share_like_a_group(flow: FlowLua) -> None:
@@ -168,7 +168,6 @@ async def test_fail_with_throttle_blocks_the_whole_group(flow: FlowLua) -> None:
     assert await flow.field("attempts", "a") is None  # not a failed attempt
     assert await flow.where("a") == ["delayed"]
     assert fetched(await flow.fetch(10)) == ["x"]
-    assert await flow.inflight() == {"other": "1"}  # the throttled job's slot was freed
 
 
 async def test_fail_without_throttle_leaves_the_group_alone(flow: FlowLua) -> None:
@@ -280,3 +279,14 @@ async def test_set_key_limits_overrides_one_group(flow: FlowLua) -> None:
     assert await flow("set_key_limits", MAXLEN, "vip", "") == 0
     assert await flow("set_key_limits", MAXLEN, "vip", "") == -1
     assert await flow.r.hgetall(flow.fc("config")) == {"kconc": "1"}
+
+
+async def test_lifting_every_group_concurrency_limit_drops_the_slot_counts(flow: FlowLua) -> None:
+    await flow.set_limits(group_conc="1")
+    await flow.add_job("a", "g")
+    reply = await flow.fetch(1)
+    assert await flow.inflight() == {"g": "1"}
+    await flow.set_limits()
+    assert await flow.inflight() == {}
+    codes, _ = await flow.complete("a", token_of(reply, "a"))
+    assert codes == [1] and await flow.inflight() == {}

@@ -10,13 +10,15 @@
 --   4 full      set   groups at their concurrency limit; a finished job puts one back
 --   5 jobs      zset  all scores 0, lex order "group\0score\0id": each group's waiting
 --                     jobs in priority/FIFO order, a group's head found in O(log n)
---   6 inflight  hash  group -> jobs active now (lease-based: released with the lease)
+--   6 inflight  hash  group -> jobs active now, for groups under a concurrency limit
+--                     (lease-based: released with the lease)
 --   7 log       zset  all scores 0, lex order "group\0start ms\0id": sliding rate windows;
 --                     the queue-wide window uses the group "\1" (groups are printable)
 --   8 logexp    zset  group -> ms after which its whole log is stale (bounded cleanup)
 --   9 expiry    zset  id -> start deadline ms (kept lazily until the deadline passes)
 --  10 turn      counter for the round-robin order
 --  11 job:group hash  id -> group;  12 job:pos  hash  id -> member in `jobs` while waiting
+-- Queues that never had a grouped job skip all per-job work here (one EXISTS per call).
 -- A group with waiting jobs is in exactly one of lanes, blocked, full; an empty group may be
 -- left in one of them and is dropped when next visited.
 
@@ -26,7 +28,8 @@ local FC = {
   log = KEYS[FC_BASE + 7], logexp = KEYS[FC_BASE + 8], expiry = KEYS[FC_BASE + 9],
   turn = KEYS[FC_BASE + 10],
 }
-F.fcgroup, F.fcpos = KEYS[FC_BASE + 11], KEYS[FC_BASE + 12]
+-- Per-job fields of their own, not in F: plain queues never touch them (see group_of).
+local FJ = {group = KEYS[FC_BASE + 11], pos = KEYS[FC_BASE + 12]}
 
 local QUEUE_LANE = '\1'
 local SWEEP = 1000
@@ -76,13 +79,35 @@ function flow.active()
   return redis.call('EXISTS', FC.config, FC.lanes, FC.blocked, FC.expiry) > 0
 end
 
+-- Whether the queue has ever had a grouped job: read once per script call, so queues
+-- that never use groups pay one EXISTS per call instead of one HGET per job.
+local groups_used = nil
+local function groups_used_now()
+  if groups_used == nil then groups_used = redis.call('EXISTS', FJ.group) == 1 end
+  return groups_used
+end
+
+local function group_of(id)
+  if not groups_used_now() then return nil end
+  return redis.call('HGET', FJ.group, id)
+end
+
+-- A job is deleted (retention, remove): drop its group. Its position is already gone: it
+-- only exists while the job waits, and remove.lua calls flow.unwait first.
+function flow.forget(id)
+  if groups_used_now() then redis.call('HDEL', FJ.group, id) end
+end
+
 -- Called when a job is added: note its group and start deadline, which prepare() puts at
 -- the very front of the spec ({"fc":{"g":"group","x":deadline ms},...) so plain jobs cost
 -- one string comparison. Groups contain no '"' (validated), so the pattern is exact.
 function flow.admit(id, spec, now)
   if string.sub(spec, 1, 6) ~= '{"fc":' then return end
   local group, deadline = string.match(spec, '^{"fc":{"g":"([^"]*)","x":(%-?%d+)}')
-  if group and group ~= '' then redis.call('HSET', F.fcgroup, id, group) end
+  if group and group ~= '' then
+    redis.call('HSET', FJ.group, id, group)
+    groups_used = true
+  end
   if deadline and tonumber(deadline) >= 0 then
     redis.call('ZADD', FC.expiry, int(now + tonumber(deadline)), id)
   end
@@ -90,13 +115,13 @@ end
 
 -- Put a grouped job in its group's line; false for a job without a group (K_WAIT's).
 function flow.route(id, score)
-  local lane = redis.call('HGET', F.fcgroup, id)
+  local lane = group_of(id)
   if not lane then return false end
   local low, high = lane_range(lane)
   local had = redis.call('ZRANGE', FC.jobs, low, high, 'BYLEX', 'LIMIT', 0, 1)
   local member = lane .. '\0' .. pad(tonumber(score)) .. '\0' .. id
   redis.call('ZADD', FC.jobs, 0, member)
-  redis.call('HSET', F.fcpos, id, member)
+  redis.call('HSET', FJ.pos, id, member)
   if #had == 0 and not redis.call('ZSCORE', FC.blocked, lane)
       and redis.call('SISMEMBER', FC.full, lane) == 0 then
     redis.call('ZADD', FC.lanes, 'NX', next_turn(), lane)
@@ -106,29 +131,49 @@ end
 
 -- Take a grouped job out of its line (cancelled, removed, re-prioritised, debounced).
 function flow.unwait(id)
-  local member = redis.call('HGET', F.fcpos, id)
+  if not groups_used_now() then return false end
+  local member = redis.call('HGET', FJ.pos, id)
   if not member then return false end
   redis.call('ZREM', FC.jobs, member)
-  redis.call('HDEL', F.fcpos, id)
+  redis.call('HDEL', FJ.pos, id)
   return true
 end
 
-local queue_conc = nil -- read once per script call, only when a job leaves active
+-- Free one of a group's slots.
+local function give_back(lane)
+  if redis.call('HINCRBY', FC.inflight, lane, -1) <= 0 then redis.call('HDEL', FC.inflight, lane) end
+end
+
+-- Read once per script call, the first time a job leaves active.
+local queue_conc, group_conc, any_full = nil, nil, nil
+local function read_conc_config()
+  local raw = redis.call('HMGET', FC.config, 'conc', 'kconc', 'overrides')
+  queue_conc = raw[1] ~= false
+  -- Slots are only counted for groups under a concurrency limit (see lane_allows); with
+  -- per-group overrides some may be, so every grouped job gives one back (clamped at 0).
+  group_conc = raw[2] ~= false or raw[3] ~= false
+end
 local function queue_has_conc_limit()
-  if queue_conc == nil then queue_conc = redis.call('HEXISTS', FC.config, 'conc') == 1 end
+  if queue_conc == nil then read_conc_config() end
   return queue_conc
+end
+local function groups_have_conc_limits()
+  if group_conc == nil then read_conc_config() end
+  return group_conc
+end
+local function some_group_full()
+  if any_full == nil then any_full = redis.call('EXISTS', FC.full) == 1 end
+  return any_full
 end
 
 -- Every way out of active goes through here, so a slot is freed exactly when the lease
 -- ends: complete, fail, cancel, stall, release. Returns 1 if the job was active.
 function flow.leave_active(id)
   if redis.call('ZREM', K_ACTIVE, id) == 0 then return 0 end
-  local lane = redis.call('HGET', F.fcgroup, id)
+  local lane = groups_have_conc_limits() and group_of(id)
   if lane then
-    if redis.call('HINCRBY', FC.inflight, lane, -1) <= 0 then
-      redis.call('HDEL', FC.inflight, lane)
-    end
-    if redis.call('SREM', FC.full, lane) == 1 then
+    give_back(lane)
+    if some_group_full() and redis.call('SREM', FC.full, lane) == 1 then
       redis.call('ZADD', FC.lanes, 'NX', next_turn(), lane)
       wake_worker()
     end
@@ -137,9 +182,18 @@ function flow.leave_active(id)
   return 1
 end
 
+-- After a limit change: when no group has a concurrency limit any more, slots are no
+-- longer given back, so the counts are dropped rather than left to go stale.
+function flow.forget_slots_if_unlimited()
+  if redis.call('HEXISTS', FC.config, 'kconc') == 0
+      and redis.call('HEXISTS', FC.config, 'overrides') == 0 then
+    redis.call('DEL', FC.inflight)
+  end
+end
+
 -- Hold a job's whole group back for `ms` (a handler raised RateLimited with throttle).
 function flow.throttle(id, ms, now)
-  local lane = redis.call('HGET', F.fcgroup, id)
+  local lane = redis.call('HGET', FJ.group, id)
   if not lane then return 0 end
   redis.call('ZREM', FC.lanes, lane)
   redis.call('SREM', FC.full, lane)
@@ -185,24 +239,30 @@ local function drop_stale_logs(now)
   end
 end
 
--- Starts of `lane` within the sliding window (now - period, now]; expired ones are dropped.
--- Returns the count and the start ms of the oldest one still inside.
-local function window(lane, period, now)
+-- Starts of `lane` within the sliding window (now - period, now]. Unless `exact`, a count
+-- below `limit` may include starts that left the window: the log is only trimmed when it
+-- could be full, which is all a yes/no check needs, and keeps it at most `limit` entries
+-- per group (plus those of quiet groups, dropped via logexp).
+local function window(lane, limit, period, now, exact)
   local low, high = lane_range(lane)
-  local first = '[' .. lane .. '\0' .. pad(now - period + 1)
-  redis.call('ZREMRANGEBYLEX', FC.log, low, '(' .. lane .. '\0' .. pad(now - period + 1))
-  local n = redis.call('ZLEXCOUNT', FC.log, first, high)
-  local oldest = now
-  if n > 0 then
-    local head = redis.call('ZRANGE', FC.log, first, high, 'BYLEX', 'LIMIT', 0, 1)
-    oldest = tonumber(string.sub(head[1], #lane + 2, #lane + 18))
+  if not exact then
+    local n = redis.call('ZLEXCOUNT', FC.log, low, high)
+    if n < limit then return n end
   end
-  return n, oldest
+  redis.call('ZREMRANGEBYLEX', FC.log, low, '(' .. lane .. '\0' .. pad(now - period + 1))
+  return redis.call('ZLEXCOUNT', FC.log, low, high)
 end
 
-local function log_start(lane, period, id, now)
+-- When the window of `lane` next has room: the oldest start in it plus the period.
+local function reopens(lane, period, now)
+  local low, high = lane_range(lane)
+  local head = redis.call('ZRANGE', FC.log, low, high, 'BYLEX', 'LIMIT', 0, 1)
+  if #head == 0 then return now + period end
+  return tonumber(string.sub(head[1], #lane + 2, #lane + 18)) + period
+end
+
+local function log_start(lane, id, now)
   redis.call('ZADD', FC.log, 0, lane .. '\0' .. pad(now) .. '\0' .. id)
-  redis.call('ZADD', FC.logexp, 'GT', int(now + period), lane)
 end
 
 -- How many jobs the queue-wide limits let this fetch start, and when more may start if
@@ -211,9 +271,9 @@ local function queue_budget(cfg, count, now)
   local budget, reopen = count, -1
   if cfg.conc then budget = math.min(budget, cfg.conc - redis.call('ZCARD', K_ACTIVE)) end
   if cfg.rate and budget > 0 then
-    local n, oldest = window(QUEUE_LANE, cfg.rate.period, now)
-    if cfg.rate.n - n <= budget then reopen = oldest + cfg.rate.period end
-    budget = math.min(budget, cfg.rate.n - n)
+    local room = cfg.rate.n - window(QUEUE_LANE, cfg.rate.n, cfg.rate.period, now, true)
+    if room <= budget then reopen = reopens(QUEUE_LANE, cfg.rate.period, now) end
+    budget = math.min(budget, room)
   end
   return math.max(budget, 0), reopen
 end
@@ -226,26 +286,32 @@ local function lane_limits(cfg, lane)
   return cfg.krate, cfg.kconc
 end
 
--- 'ok', or why the group may not start a job now: 'full', or 'rate' and its reopen ms.
-local function lane_allows(cfg, lane, now)
-  local rate, conc = lane_limits(cfg, lane)
-  if conc and tonumber(redis.call('HGET', FC.inflight, lane) or '0') >= conc then
-    return 'full'
-  end
-  if rate then
-    local n, oldest = window(lane, rate.period, now)
-    if n >= rate.n then return 'rate', oldest + rate.period end
-  end
-  return 'ok'
+-- A group leaves the rotation with no jobs left: its log may go once its window passed.
+local function log_expires(cfg, lane, now)
+  local rate = lane_limits(cfg, lane)
+  if rate then redis.call('ZADD', FC.logexp, 'GT', int(now + rate.period), lane) end
 end
 
-local function note_start(cfg, lane, id, now)
-  if cfg.rate then log_start(QUEUE_LANE, cfg.rate.period, id, now) end
-  if lane then
-    redis.call('HINCRBY', FC.inflight, lane, 1)
-    local rate = lane_limits(cfg, lane)
-    if rate then log_start(lane, rate.period, id, now) end
+-- 'ok' and the group's rate (or nil), or why it may not start a job now: 'full', or
+-- 'rate' and when its window reopens.
+local function lane_allows(cfg, lane, now)
+  local rate, conc = lane_limits(cfg, lane)
+  if rate and window(lane, rate.n, rate.period, now) >= rate.n then
+    return 'rate', reopens(lane, rate.period, now)
   end
+  -- Take the slot first and give it back if over: one write instead of a read and a write.
+  if conc and redis.call('HINCRBY', FC.inflight, lane, 1) > conc then
+    give_back(lane)
+    return 'full'
+  end
+  return 'ok', rate, conc
+end
+
+-- Count a started job against the queue's window and, for a grouped job, its group's
+-- (a group under a concurrency limit had its slot taken by lane_allows).
+local function note_start(cfg, lane_rate, lane, id, now)
+  if cfg.rate then log_start(QUEUE_LANE, id, now) end
+  if lane_rate then log_start(lane, id, now) end
 end
 
 local function take_plain(cfg, n, now, start)
@@ -253,36 +319,41 @@ local function take_plain(cfg, n, now, start)
   local popped = redis.call('ZPOPMIN', K_WAIT, n)
   for i = 1, #popped, 2 do
     start(popped[i])
-    note_start(cfg, nil, popped[i], now)
+    note_start(cfg, nil, nil, popped[i], now)
   end
   return #popped / 2
 end
 
 -- Visit one group: start its head job if its limits allow, then send the group to the back
 -- of the rotation (or to blocked/full, or drop it when it has no more jobs).
-local function visit(cfg, lane, now, start)
-  local verdict, reopen = lane_allows(cfg, lane, now)
+local function visit(cfg, lane, now, start, turn)
+  local verdict, detail, conc = lane_allows(cfg, lane, now)
   if verdict ~= 'ok' then
     redis.call('ZREM', FC.lanes, lane)
-    if verdict == 'full' then redis.call('SADD', FC.full, lane)
-    else redis.call('ZADD', FC.blocked, int(reopen), lane) end
+    if verdict == 'full' then
+      redis.call('SADD', FC.full, lane)
+      any_full = true
+    else redis.call('ZADD', FC.blocked, int(detail), lane) end
     return 0
   end
   local low, high = lane_range(lane)
   local head = redis.call('ZRANGE', FC.jobs, low, high, 'BYLEX', 'LIMIT', 0, 2)
   if #head == 0 then
+    if conc then give_back(lane) end
     redis.call('ZREM', FC.lanes, lane)
+    log_expires(cfg, lane, now)
     return 0
   end
   redis.call('ZREM', FC.jobs, head[1])
   local id = string.sub(head[1], #lane + 20)
-  redis.call('HDEL', F.fcpos, id)
+  redis.call('HDEL', FJ.pos, id)
   start(id)
-  note_start(cfg, lane, id, now)
+  note_start(cfg, detail, lane, id, now)
   if #head == 2 then
-    redis.call('ZADD', FC.lanes, 'XX', next_turn(), lane)
+    redis.call('ZADD', FC.lanes, 'XX', turn, lane)
   else
     redis.call('ZREM', FC.lanes, lane)
+    log_expires(cfg, lane, now)
   end
   return 1
 end
@@ -290,13 +361,16 @@ end
 -- Round-robin over the groups: one job per group per turn, groups in turn order.
 local function take_lanes(cfg, n, now, start)
   local taken = 0
+  local turn = tonumber(redis.call('GET', FC.turn) or '0')
   while taken < n do
     local lanes = redis.call('ZRANGE', FC.lanes, 0, n - taken - 1)
     if #lanes == 0 then break end
     for _, lane in ipairs(lanes) do
-      taken = taken + visit(cfg, lane, now, start)
+      turn = turn + 1
+      taken = taken + visit(cfg, lane, now, start, turn)
     end
   end
+  redis.call('SET', FC.turn, turn)
   return taken
 end
 

@@ -67,7 +67,7 @@ local function enqueue_waiting(id, front)
 end
 
 local function forget_job(id)
-  flow.unwait(id)
+  flow.forget(id)
   for _, key in pairs(F) do redis.call('HDEL', key, id) end
 end
 

@@ -14,6 +14,7 @@ for i = 2, #ARGV do
     for _, zset in ipairs({K_WAIT, K_DELAYED, K_COMPLETED, K_DEAD, K_CANCELLED}) do
       redis.call('ZREM', zset, id)
     end
+    flow.unwait(id)
     forget_job(id)
     emit(maxlen, id, 'removed')
     codes[#codes + 1] = 1

@@ -18,6 +18,7 @@ else
   end
   code = 1
 end
+flow.forget_slots_if_unlimited()
 if redis.call('SREM', FC.full, lane) == 1 then
   redis.call('ZADD', FC.lanes, 'NX', next_turn(), lane)
 end

@@ -18,6 +18,7 @@ for _, lane in ipairs(redis.call('SMEMBERS', FC.full)) do
   redis.call('ZADD', FC.lanes, 'NX', next_turn(), lane)
 end
 redis.call('DEL', FC.full)
+flow.forget_slots_if_unlimited()
 emit(ARGV[1], '', 'limits', {'rate', ARGV[2], 'concurrency', ARGV[3],
   'key_rate', ARGV[4], 'key_concurrency', ARGV[5]})
 wake_worker()

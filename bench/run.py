@@ -122,6 +122,17 @@ def machine() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def engine_revision() -> dict[str, Any]:
+    """The commit measured, and whether src/conveyor had uncommitted changes then."""
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=HERE, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "../src/conveyor")
+    return {"commit": git("rev-parse", "HEAD"), "engine_dirty": bool(dirty)}
+
+
 def main() -> None:
     args = parse_args()
     limits = dict(item.split("=", 1) for item in args.concurrency)
@@ -132,6 +143,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     doc: dict[str, Any] = {
         "started": started.isoformat(), "command": " ".join(sys.argv), "machine": machine(),
+        "revision": engine_revision(),
         "settings": {k: v for k, v in vars(args).items() if k != "out"} | {"only": keys},
         "libraries": {}, "runs": [],
     }  # fmt: skip

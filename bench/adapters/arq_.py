@@ -13,7 +13,7 @@ from arq.constants import default_queue_name
 from adapters.base import JOB, Adapter, Data, bin_path, concurrency, redis_url
 from adapters.probe import hit
 
-CONCURRENCY = concurrency(100)
+CONCURRENCY = concurrency(1000)
 GATHER = 100  # concurrent calls; each needs its own pooled connection
 
 

@@ -18,7 +18,7 @@ from bullmq import Queue, Worker
 from adapters.base import JOB, QUEUE, Adapter, Data, concurrency, redis_url
 from adapters.probe import hit
 
-CONCURRENCY = concurrency(100)
+CONCURRENCY = concurrency(10)
 CHUNK = 1000
 
 

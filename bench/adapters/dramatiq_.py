@@ -14,7 +14,7 @@ from dramatiq.brokers.redis import RedisBroker
 from adapters.base import QUEUE, Adapter, Data, bin_path, concurrency, redis_url
 from adapters.probe import hit
 
-THREADS = concurrency(8)  # 8: dramatiq's default per worker process
+THREADS = concurrency(32)  # dramatiq defaults to 8; 32 drained faster here
 CHUNK = 1000
 
 broker = RedisBroker(url=redis_url())

@@ -11,7 +11,7 @@ from saq import Queue
 from adapters.base import JOB, QUEUE, Adapter, Data, bin_path, concurrency, redis_url
 from adapters.probe import hit
 
-CONCURRENCY = concurrency(20)
+CONCURRENCY = concurrency(10)
 GATHER = 100  # concurrent calls; each needs its own pooled connection
 
 

@@ -51,6 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="jobs per worker process for LIB (default: each adapter's choice)",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="JSON file to write")
+    parser.add_argument(
+        "--report", type=Path, default=None, metavar="JSON",
+        help="only print the table of an earlier (or partial .json.tmp) results file",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -135,6 +139,9 @@ def engine_revision() -> dict[str, Any]:
 
 def main() -> None:
     args = parse_args()
+    if args.report is not None:
+        print(render(json.loads(args.report.read_text()))[0])
+        return
     limits = dict(item.split("=", 1) for item in args.concurrency)
     keys = args.only or [m for m, _ in MEASUREMENTS]
     started = datetime.now(UTC)

@@ -187,7 +187,8 @@ class Queue:
     async def list_ids(
         self, state: JobState | str, *, offset: int = 0, limit: int = 100
     ) -> list[str]:
-        """Ids in ``state``; finished states newest first, waiting in run order."""
+        """Ids in ``state``; finished states newest first, waiting in run order (jobs with a
+        flow-control group after the others, group by group)."""
         state = JobState(state)
         _page(offset, limit)
         key = self.keys.state_set(state.value)
@@ -195,7 +196,15 @@ class Queue:
         ids: list[str] = await self.connection.client.zrange(
             key, offset, offset + limit - 1, desc=newest_first
         )
+        if state is JobState.WAITING and len(ids) < limit:
+            ids += await self._grouped_waiting(offset, limit - len(ids))
         return ids
+
+    async def _grouped_waiting(self, offset: int, limit: int) -> list[str]:
+        client = self.connection.client
+        skip = max(0, offset - await client.zcard(self.keys.waiting))
+        members = await client.zrange(self.keys.key("fc:jobs"), skip, skip + limit - 1)
+        return [member.rsplit("\0", 1)[1] for member in members]  # "group\0score\0id"
 
     async def list_jobs(
         self, state: JobState | str, *, offset: int = 0, limit: int = 100

@@ -116,7 +116,11 @@ class SyncQueue:
         pipe = self.connection.client.pipeline(transaction=False)
         for state in JobState:
             pipe.zcard(self.keys.state_set(state.value))
-        return {s.value: int(n) for s, n in zip(JobState, pipe.execute(), strict=True)}
+        pipe.zcard(self.keys.key("fc:jobs"))  # grouped jobs wait in their group's line
+        *values, grouped = pipe.execute()
+        counts = {s.value: int(n) for s, n in zip(JobState, values, strict=True)}
+        counts[JobState.WAITING.value] += int(grouped)
+        return counts
 
     def close(self) -> None:
         self.connection.close()

@@ -194,3 +194,20 @@ async def test_a_job_not_started_by_its_deadline_goes_to_dead(
         job = await wait_for_state(queue, late.id, "dead")
     assert job.started_at is None
     assert job.error is not None and job.error["type"] == "Expired"
+
+
+async def test_grouped_waiting_jobs_are_counted_and_listed(
+    redis_server: EmbeddedRedis, queue: Queue
+) -> None:
+    plain = await queue.add_bulk([("noop", i) for i in range(3)])
+    grouped = await queue.add_bulk([("noop", i, JobOptions(group=f"g{i}")) for i in range(3)])
+    assert (await queue.counts())["waiting"] == 6
+    listed = await queue.list_ids("waiting", limit=10)
+    assert listed == [e.id for e in plain] + [e.id for e in grouped]
+    assert await queue.list_ids("waiting", offset=2, limit=2) == [plain[2].id, grouped[0].id]
+    assert await queue.list_ids("waiting", offset=4, limit=5) == [e.id for e in grouped[1:]]
+    sync = conveyor.SyncQueue(queue.name, url=redis_server.url)
+    try:
+        assert sync.counts()["waiting"] == 6
+    finally:
+        sync.close()

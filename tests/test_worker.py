@@ -257,7 +257,7 @@ async def test_delayed_job_fires_on_time(queue: Queue, start_worker: Any) -> Non
         done = await wait_for_state(queue, job.id, "completed")
     assert done.started_at is not None
     lateness = done.started_at - pending.ready_at
-    assert 0 <= lateness < 0.1, lateness
+    assert 0 <= lateness < 0.25, lateness  # a poller would be late by its interval
 
 
 async def test_pause_and_resume(queue: Queue, start_worker: Any) -> None:

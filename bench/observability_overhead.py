@@ -32,17 +32,18 @@ from conveyor.observability import standard_middleware
 from conveyor.observability.logging import configure
 
 
-class Noop:
-    """The handler: does nothing, but says when the last of ``jobs`` has run."""
+def noop_until(jobs: int) -> tuple[Any, asyncio.Event]:
+    """A handler that does nothing, and an event set when the last of ``jobs`` has run."""
+    done = asyncio.Event()
+    left = jobs
 
-    def __init__(self, jobs: int) -> None:
-        self.left = jobs
-        self.done = asyncio.Event()
+    async def noop(ctx: conveyor.JobContext, data: Any) -> None:
+        nonlocal left
+        left -= 1
+        if left == 0:
+            done.set()
 
-    async def __call__(self, ctx: conveyor.JobContext, data: Any) -> None:
-        self.left -= 1
-        if self.left == 0:
-            self.done.set()
+    return noop, done
 
 
 def install_sdk() -> None:
@@ -66,14 +67,14 @@ async def drain_once(jobs: int, on: bool) -> tuple[float, float]:
             stack: list[Middleware] = standard_middleware(conn) if on else []
             queue = Queue("bench", conn, middleware=stack)
             await queue.add_bulk([("noop", None)] * jobs)
-            noop = Noop(jobs)
+            noop, done = noop_until(jobs)
             worker = Worker(
                 conn, ["bench"], {"noop": noop}, concurrency=200, idle_block=0.05,
                 middleware=stack,
             )  # fmt: skip
             task = asyncio.create_task(worker.run())
             start, cpu = time.perf_counter(), time.process_time()
-            await noop.done.wait()
+            await done.wait()
             worker.stop()
             await task  # the last acknowledgements are part of the drain
             elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu

@@ -19,7 +19,7 @@ class Outcome:
     """What the workload did: ids by kind, and the count each metric must show."""
 
     ids: dict[str, list[str]]
-    started: int = OK + BAD * 2 + LIMITED * 2
+    attempts: int = OK + BAD * 2 + LIMITED * 2
     completed: int = OK + LIMITED
     failed: int = BAD * 2
     retried: int = BAD

@@ -48,11 +48,11 @@ async def test_scrape_after_known_workload(conn: conveyor.Connection, queue_name
     assert 0 <= value(got, "conveyor_queue_oldest_waiting_age_seconds", **q) < 10
     assert value(got, "conveyor_queue_workers_live", **q) == 0
     assert value(got, "conveyor_queue_seconds_since_last_fetch", **q) < 30
-    for name in ("started", "completed", "failed", "retried", "dead", "rate_limited"):
+    for name in ("attempts", "completed", "failed", "retried", "dead", "rate_limited"):
         total = value(got, f"conveyor_queue_jobs_{name}_total", **q)
         assert total == getattr(outcome, name), name
     assert value(got, "conveyor_queue_jobs_enqueued_total", **q) == 8
-    assert value(got, "conveyor_queue_job_duration_seconds_count", **q) == outcome.started
+    assert value(got, "conveyor_queue_job_duration_seconds_count", **q) == outcome.attempts
     assert value(got, "conveyor_queue_job_duration_seconds_bucket", le="+Inf", **q) == 11
     assert value(got, "conveyor_queue_job_duration_seconds_bucket", le="1.0", **q) == 11
 

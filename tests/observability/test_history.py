@@ -29,10 +29,10 @@ async def test_known_workload_per_minute(conn: conveyor.Connection, queue_name: 
     # The run may straddle a minute boundary: add up the last few minutes.
     minutes = await history.read(conn, queue_name, since=time.time() - 300)
     assert len(minutes) == 6 and all(p.seconds == 60 for p in minutes)
-    for name in ("started", "completed", "failed", "retried", "dead", "rate_limited"):
+    for name in ("attempts", "completed", "failed", "retried", "dead", "rate_limited"):
         assert summed(minutes, name) == getattr(outcome, name), name
     assert summed(minutes, "enqueued") == 8
-    assert sum(p.processing.count for p in minutes) == outcome.started
+    assert sum(p.processing.count for p in minutes) == outcome.attempts
     assert sum(p.wait.count for p in minutes) == 8  # first activations only
     busy = [p for p in minutes if p.processing.count]
     assert all(p.processing.p99 is not None and p.processing.p99 < 1.0 for p in busy)

@@ -39,7 +39,7 @@ def lines(stream: io.StringIO) -> list[dict[str, Any]]:
 async def test_one_correlation_id_across_producer_worker_and_child(
     conn: conveyor.Connection, queue_name: str, captured: io.StringIO
 ) -> None:
-    stack = [CorrelationMiddleware(), LoggingMiddleware()]
+    stack = [CorrelationMiddleware(), LoggingMiddleware(started_level="INFO")]
     queue = Queue(queue_name, conn, middleware=stack)
     done = asyncio.Event()
 

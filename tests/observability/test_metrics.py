@@ -35,9 +35,9 @@ async def test_scrape_after_known_workload(conn: conveyor.Connection, queue_name
 
     assert value("conveyor_jobs_enqueued_total", "ok") == 5
     assert value("conveyor_jobs_enqueued_total", "bad") == 2
-    assert value("conveyor_jobs_started_total", "ok") == 5
-    assert value("conveyor_jobs_started_total", "bad") == 4
-    assert value("conveyor_jobs_started_total", "limited") == 2
+    assert value("conveyor_jobs_attempts_total", "ok") == 5
+    assert value("conveyor_jobs_attempts_total", "bad") == 4
+    assert value("conveyor_jobs_attempts_total", "limited") == 2
     assert value("conveyor_jobs_completed_total", "ok") == 5
     assert value("conveyor_jobs_completed_total", "limited") == 1
     assert value("conveyor_jobs_failed_total", "bad") == outcome.failed
@@ -53,8 +53,7 @@ async def test_scrape_after_known_workload(conn: conveyor.Connection, queue_name
     assert value("conveyor_job_duration_seconds_bucket", "ok", le="1.0") == 5  # no-op handlers
     assert value("conveyor_job_wait_seconds_count", "bad") == 2
     assert value("conveyor_job_wait_seconds_count", "ok") == 5
-    assert value("conveyor_jobs_running") == 0
-    assert value("conveyor_jobs_fetched_total") == outcome.started
+    assert value("conveyor_jobs_fetched_total") == outcome.attempts
     assert value("conveyor_worker_last_fetch_timestamp_seconds") > 0
 
 

@@ -74,7 +74,7 @@ async def test_producer_and_consumer_spans_linked_and_child_continues(
     assert parent_create.attributes["messaging.operation.type"] == "create"
     # Log lines carry the consumer span's ids.
     started = [json.loads(line) for line in stream.getvalue().splitlines()]
-    line = next(e for e in started if e["event"] == "job.started" and e["name"] == "parent")
+    line = next(e for e in started if e["event"] == "job.completed" and e["name"] == "parent")
     assert line["trace_id"] == f"{parent_run.context.trace_id:032x}"
     assert line["span_id"] == f"{parent_run.context.span_id:016x}"
 

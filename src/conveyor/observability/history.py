@@ -25,7 +25,7 @@ from conveyor.context import JobContext
 from conveyor.errors import RetryLater, ValidationError
 from conveyor.job import JobOptions
 from conveyor.keys import QueueKeys
-from conveyor.middleware import CallNext, Middleware
+from conveyor.middleware import Middleware
 from conveyor.validation import check_queue_name
 
 log = logging.getLogger("conveyor.history")
@@ -37,7 +37,7 @@ BOUNDS: tuple[float, ...] = tuple(
 )
 
 COUNTERS = (
-    "enqueued", "started", "completed", "failed", "retried", "dead", "cancelled",
+    "enqueued", "attempts", "completed", "failed", "retried", "dead", "cancelled",
     "rate_limited", "stalled", "lease_lost",
 )  # fmt: skip
 
@@ -57,6 +57,10 @@ class InvalidHistoryQuery(ValidationError):
     """A history read names an unknown resolution or a range it cannot serve."""
 
 
+_P_BUCKET = tuple(f"p:{i}" for i in range(len(BOUNDS) + 1))  # field names, built once
+_W_BUCKET = tuple(f"w:{i}" for i in range(len(BOUNDS) + 1))
+
+
 def bucket_of(seconds: float) -> int:
     return bisect.bisect_left(BOUNDS, seconds)
 
@@ -72,7 +76,8 @@ class _Tally:
     counts: dict[str, int] = field(default_factory=dict)
 
     def add(self, name: str, amount: int = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + amount
+        counts = self.counts
+        counts[name] = counts.get(name, 0) + amount
 
     def merge(self, other: _Tally) -> None:
         for name, amount in other.counts.items():
@@ -111,7 +116,7 @@ class HistoryRecorder(Middleware):
     def record_latency(self, queue: str, kind: str, seconds: float, now: float) -> None:
         """``kind`` is ``p`` (processing) or ``w`` (wait)."""
         tally = self._tally(queue, now)
-        tally.add(f"{kind}:{bucket_of(seconds)}")
+        tally.add(f"{kind}:{bucket_of(seconds)}")  # same field names as _P_BUCKET/_W_BUCKET
         tally.add(f"{kind}_sum_ms", round(seconds * 1000))
 
     # -- middleware hooks -------------------------------------------------------------
@@ -121,25 +126,27 @@ class HistoryRecorder(Middleware):
         self._ensure_flusher()
         return options
 
-    async def around_job(self, ctx: JobContext, data: Any, call_next: CallNext) -> Any:
-        now = time.time()
-        self.record(ctx.queue, "started", now=now)
-        if ctx.token == "1" and ctx.ready_at:
-            self.record_latency(ctx.queue, "w", max(now - ctx.ready_at, 0.0), now)
-        return await call_next()
-
+    # No around_job: everything is recorded when the attempt ends, with one tally lookup.
     def job_finished(
         self, ctx: JobContext, outcome: str, duration: float, error: BaseException | None
     ) -> None:
         now = time.time()
-        self.record_latency(ctx.queue, "p", duration, now)
+        tally = self._tally(ctx.queue, now)
         if outcome in ("completed", "cancelled"):
-            self.record(ctx.queue, outcome, now=now)
+            tally.add(outcome)
         elif isinstance(error, RetryLater):
-            self.record(ctx.queue, "rate_limited", now=now)
+            tally.add("rate_limited")
         else:
-            self.record(ctx.queue, "failed", now=now)
-            self.record(ctx.queue, "retried" if outcome == "retry" else "dead", now=now)
+            tally.add("failed")
+            tally.add("retried" if outcome == "retry" else "dead")
+        tally.add("attempts")
+        tally.add(_P_BUCKET[bucket_of(duration)])
+        tally.add("p_sum_ms", round(duration * 1000))
+        if ctx.token == "1" and ctx.ready_at:
+            # Only the first activation waited for a worker; later ones waited for a backoff.
+            wait = max(now - duration - ctx.ready_at, 0.0)
+            tally.add(_W_BUCKET[bucket_of(wait)])
+            tally.add("w_sum_ms", round(wait * 1000))
 
     def jobs_fetched(self, queue: str, count: int) -> None:
         self._last_fetch[queue] = int(time.time() * 1000)

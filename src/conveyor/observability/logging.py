@@ -28,6 +28,9 @@ from conveyor.redaction import DEFAULT, Redactor
 LOGGER = "conveyor"
 EVENTS = logging.getLogger("conveyor.jobs")
 FIELDS = "conveyor"  # the LogRecord attribute holding an event's structured fields
+# Where LoggingMiddleware puts its own fields: fixed keys whose only free text (the error)
+# is redacted before logging, so the formatter need not look at each value again.
+_CLEAN = "_conveyor_clean"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 OUTCOME_LEVELS = {
     "completed": logging.INFO,
@@ -35,6 +38,7 @@ OUTCOME_LEVELS = {
     "retry": logging.WARNING,
     "dead": logging.ERROR,
 }
+_START = time.time()  # for relativeCreated; close enough to logging's own start time
 MAX_PENDING = 100_000  # trace ids remembered between a job's start and its outcome
 _RESERVED = frozenset(vars(logging.makeLogRecord({})))
 Format = Literal["auto", "json", "console"]
@@ -59,15 +63,24 @@ def _from_traceparent(value: str | None) -> dict[str, str]:
 
 
 def _fields(record: logging.LogRecord, redactor: Redactor) -> dict[str, Any]:
-    fields: dict[str, Any] = dict(getattr(record, FIELDS, None) or {})
-    for key, value in vars(record).items():
-        if key not in _RESERVED and key != FIELDS and not key.startswith("_"):
-            fields.setdefault(key, value)  # plain ``extra=`` fields count too
+    clean = getattr(record, _CLEAN, None)
+    if clean is not None:
+        return dict(clean)
+    given = getattr(record, FIELDS, None)
+    if given is not None:
+        fields: dict[str, Any] = dict(given)
+    else:  # a plain logging call: its ``extra=`` fields count too
+        fields = {
+            k: v for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")
+        }
     if "correlation_id" not in fields and (current := correlation.get()) is not None:
         fields["correlation_id"] = current
     if "trace_id" not in fields:
         fields.update(trace_ids())
     return redactor.mapping(fields)
+
+
+_dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 class JsonFormatter(logging.Formatter):
@@ -76,8 +89,20 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, redactor: Redactor = DEFAULT) -> None:
         super().__init__()
         self.redactor = redactor
+        self._heads: dict[tuple[int, str, object], str] = {}  # level/logger/event, encoded
 
     def format(self, record: logging.LogRecord) -> str:
+        clean = getattr(record, _CLEAN, None)
+        if clean is not None and not record.exc_info:
+            # The per-job fast path: fixed keys, values already safe; one dumps call.
+            key = (record.levelno, record.name, record.msg)
+            head = self._heads.get(key)
+            if head is None:
+                head = self._heads[key] = _dumps(
+                    {"level": record.levelname.lower(), "logger": record.name, "event": record.msg}
+                )[1:-1]
+            return f'{{"ts":{record.created:.6f},{head},{_dumps(clean)[1:]}'
+
         entry: dict[str, Any] = {
             "ts": round(record.created, 6),
             "level": record.levelname.lower(),
@@ -148,20 +173,42 @@ def configure(
 class LoggingMiddleware(Middleware):
     """Logs one event per job transition on the ``conveyor.jobs`` logger.
 
-    ``started_level`` sets the level of ``job.started`` (INFO by default; DEBUG halves the
-    volume of busy workers). Enqueues without a job id get one here, so the producer's line
-    names the id the worker's lines will show.
+    ``started_level`` sets the level of ``job.started``: DEBUG by default, because the outcome
+    line already names the attempt and its duration and a busy worker pays per line.
+    ``completed_level`` (INFO) sets that of ``job.completed``. Enqueues without a job id get
+    one here, so the producer's line names the id the worker's lines will show.
     """
 
     def __init__(
-        self, logger: logging.Logger = EVENTS, *, started_level: str | int = logging.INFO
+        self,
+        logger: logging.Logger = EVENTS,
+        *,
+        started_level: str | int = logging.DEBUG,
+        completed_level: str | int = logging.INFO,
+        redactor: Redactor = DEFAULT,
     ) -> None:
         self.logger = logger
         self.started_level = check_level(started_level)
+        self.completed_level = check_level(completed_level)
+        self.redactor = redactor
+        self._template = vars(logging.LogRecord(logger.name, 0, __file__, 0, "", None, None))
         self._traces: dict[tuple[str, str, str], dict[str, str]] = {}
 
     def _log(self, level: int, event: str, fields: Mapping[str, Any]) -> None:
-        self.logger.log(level, event, extra={FIELDS: fields})
+        if not self.logger.isEnabledFor(level):
+            return
+        # Copied from a template: LogRecord() would look up the caller, thread and process
+        # names for every job, the costliest part of a line. Hooks run on the loop thread.
+        record = object.__new__(logging.LogRecord)
+        attributes = record.__dict__
+        attributes.update(self._template)
+        now = time.time()
+        attributes.update(
+            created=now, msecs=(now - int(now)) * 1000, levelno=level, msg=event,
+            levelname=logging.getLevelName(level), relativeCreated=(now - _START) * 1000,
+        )  # fmt: skip
+        attributes[_CLEAN] = fields
+        self.logger.handle(record)
 
     def before_enqueue(self, queue: str, name: str, options: JobOptions) -> JobOptions:
         if not self.logger.isEnabledFor(logging.INFO):
@@ -197,14 +244,14 @@ class LoggingMiddleware(Middleware):
         self, ctx: JobContext, outcome: str, duration: float, error: BaseException | None
     ) -> None:
         ids = self._traces.pop((ctx.queue, ctx.id, ctx.token), None)
-        level = OUTCOME_LEVELS.get(outcome, logging.INFO)
+        level = self.completed_level if outcome == "completed" else OUTCOME_LEVELS[outcome]
         if not self.logger.isEnabledFor(level):
             return
         fields = self._job_fields(ctx)
         fields["duration_ms"] = round(duration * 1000, 3)
         if error is not None:
             fields["error_type"] = type(error).__name__
-            fields["error"] = str(error)[:2000]
+            fields["error"] = self.redactor.text(str(error)[:2000])
         fields.update(ids or {})
         self._log(level, f"job.{outcome}", fields)
 

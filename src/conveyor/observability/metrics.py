@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from conveyor.context import JobContext
 from conveyor.errors import RetryLater
 from conveyor.job import JobOptions
-from conveyor.middleware import CallNext, Middleware
+from conveyor.middleware import Middleware
 
 try:
     from prometheus_client import (
@@ -43,7 +42,7 @@ DURATION_BUCKETS = (
 #: Counter families by (queue, job name): metric suffix -> help text.
 JOB_COUNTERS = {
     "enqueued": "Jobs handed to Queue.add / add_bulk by this process",
-    "started": "Attempts started",
+    "attempts": "Attempts that reached an outcome",
     "completed": "Attempts that completed",
     "failed": "Attempts that raised (rate-limited ones excluded)",
     "retried": "Failed attempts scheduled to run again",
@@ -68,7 +67,6 @@ METRIC_NAMES = (
     "conveyor_lease_lost_total",
     "conveyor_jobs_fetched_total",
     *HISTOGRAM_NAMES,
-    "conveyor_jobs_running",
     "conveyor_worker_last_fetch_timestamp_seconds",
 )
 
@@ -99,10 +97,6 @@ class WorkerMetrics:
             "conveyor_job_wait_seconds", "Time from due (enqueue plus delay) to first start",
             labels, buckets=DURATION_BUCKETS, registry=registry,
         )  # fmt: skip
-        self.running = Gauge(
-            "conveyor_jobs_running", "Attempts running now", ["queue"],
-            registry=registry, multiprocess_mode="livesum",
-        )  # fmt: skip
         self.last_fetch = Gauge(
             "conveyor_worker_last_fetch_timestamp_seconds",
             "UNIX time of this process's last successful fetch", ["queue"],
@@ -125,12 +119,12 @@ class _Labelled:
     """Label children cached per (queue, name): ``labels()`` is the costly part of a hook."""
 
     __slots__ = (
-        "cancelled", "completed", "dead", "duration", "failed", "rate_limited", "retried",
-        "running", "started", "wait",
+        "attempts", "cancelled", "completed", "dead", "duration", "failed", "rate_limited",
+        "retried", "wait",
     )  # fmt: skip
 
     def __init__(self, m: WorkerMetrics, queue: str, name: str) -> None:
-        self.started = m.jobs["started"].labels(queue, name)
+        self.attempts = m.jobs["attempts"].labels(queue, name)
         self.completed = m.jobs["completed"].labels(queue, name)
         self.failed = m.jobs["failed"].labels(queue, name)
         self.retried = m.jobs["retried"].labels(queue, name)
@@ -139,7 +133,6 @@ class _Labelled:
         self.rate_limited = m.jobs["rate_limited"].labels(queue, name)
         self.duration = m.duration.labels(queue, name)
         self.wait = m.wait.labels(queue, name)
-        self.running = m.running.labels(queue)
 
 
 class PrometheusMiddleware(Middleware):
@@ -159,23 +152,17 @@ class PrometheusMiddleware(Middleware):
         self.metrics.jobs["enqueued"].labels(queue, name).inc()
         return options
 
-    async def around_job(self, ctx: JobContext, data: Any, call_next: CallNext) -> Any:
-        child = self._of(ctx.queue, ctx.name)
-        child.started.inc()
-        if ctx.token == "1" and ctx.ready_at:
-            # Only the first activation waited for a worker; later ones waited for a backoff.
-            child.wait.observe(max(time.time() - ctx.ready_at, 0.0))
-        child.running.inc()
-        try:
-            return await call_next()
-        finally:
-            child.running.dec()
-
+    # No around_job: one hook call per attempt, at its end (jobs in flight are the cluster
+    # view's conveyor_queue_jobs{state="active"}).
     def job_finished(
         self, ctx: JobContext, outcome: str, duration: float, error: BaseException | None
     ) -> None:
         child = self._of(ctx.queue, ctx.name)
+        child.attempts.inc()
         child.duration.observe(duration)
+        if ctx.token == "1" and ctx.ready_at:
+            # Only the first activation waited for a worker; later ones waited for a backoff.
+            child.wait.observe(max(time.time() - duration - ctx.ready_at, 0.0))
         if outcome == "completed":
             child.completed.inc()
         elif outcome == "cancelled":

@@ -30,6 +30,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 SYSTEM = "conveyor"
 CARRIER_KEYS = ("traceparent", "tracestate")
 _PROPAGATOR = TraceContextTextMapPropagator()
+_NO_SDK = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 
 
 class TracingMiddleware(Middleware):
@@ -41,8 +42,17 @@ class TracingMiddleware(Middleware):
 
     def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
         self.tracer = trace.get_tracer("conveyor", __version__, tracer_provider=tracer_provider)
+        self._explicit = tracer_provider is not None
+
+    def _recording(self) -> bool:
+        """False while no SDK is configured: then spans would be no-ops, so none are made."""
+        if self._explicit:
+            return True
+        return not isinstance(trace.get_tracer_provider(), _NO_SDK)
 
     def before_enqueue(self, queue: str, name: str, options: JobOptions) -> JobOptions:
+        if not self._recording() and not trace.get_current_span().get_span_context().is_valid:
+            return options
         attributes: dict[str, Any] = {
             "messaging.system": SYSTEM,
             "messaging.operation.type": "create",
@@ -66,6 +76,8 @@ class TracingMiddleware(Middleware):
         return replace(options, meta={**meta, **carrier})
 
     async def around_job(self, ctx: JobContext, data: Any, call_next: CallNext) -> Any:
+        if "traceparent" not in ctx.meta and not self._recording():
+            return await call_next()
         parent = _PROPAGATOR.extract(ctx.meta) if "traceparent" in ctx.meta else None
         creation = trace.get_current_span(parent).get_span_context() if parent else None
         links = [Link(creation)] if creation is not None and creation.is_valid else []

@@ -46,3 +46,9 @@ def test_deep_values_stop_at_a_bound() -> None:
     for _ in range(32):
         flattened = flattened[0]
     assert flattened == MASK
+
+
+def test_ordinary_words_are_left_alone() -> None:
+    for text in ("Basic configuration missing", "bearer of bad news", "tokenizer failed"):
+        assert redact_text(text) == text
+    assert redact_text("Basic dXNlcjpwYXNz") == f"Basic {MASK}"

@@ -34,8 +34,14 @@ SECRET_KEY_PARTS = (
     "ssn",
 )
 
+# A cheap first look: text without any of these cannot hold a secret the rules below mask.
+_SUSPECT = re.compile(r"(?i)://|bearer|basic|passw|secret|token|api[_-]?key|access[_-]?key")
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+# A credential has a digit, a base64 symbol or an inner capital: plain words stay as they are.
+_BEARER = re.compile(
+    r"\b((?i:bearer|basic))\s+(?=[A-Za-z0-9._~+/-]*(?:[0-9+/=]|[a-z][A-Z]))"
+    r"[A-Za-z0-9._~+/=-]{8,}"
+)
 _PAIR = re.compile(
     r"(?i)\b(?P<key>[a-z0-9_-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key)"
     r"[a-z0-9_-]*)(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
@@ -48,19 +54,29 @@ class Redactor:
     def __init__(self, extra_keys: Iterable[str] = (), allow: Iterable[str] = ()) -> None:
         self.parts = tuple(SECRET_KEY_PARTS) + tuple(_normal(k) for k in extra_keys)
         self.allow = frozenset(_normal(k) for k in allow)
+        self._verdicts: dict[str, bool] = {}  # log records reuse a handful of keys
 
     def is_secret_key(self, key: str) -> bool:
-        name = _normal(key)
-        return name not in self.allow and any(part in name for part in self.parts)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            name = _normal(key)
+            verdict = name not in self.allow and any(part in name for part in self.parts)
+            if len(self._verdicts) < 10_000:
+                self._verdicts[key] = verdict
+        return verdict
 
     def text(self, value: str) -> str:
         """Mask secrets embedded in free text."""
+        if not _SUSPECT.search(value):
+            return value
         value = _URL_CREDENTIALS.sub(r"\g<scheme>\g<user>:" + MASK + "@", value)
         value = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", value)
         return _PAIR.sub(lambda m: f"{m.group('key')}{m.group('sep')}{MASK}", value)
 
     def value(self, value: Any, depth: int = 0) -> Any:
         """A copy of ``value`` with secret keys masked and strings cleaned, at any depth."""
+        if value is None or isinstance(value, int | float):
+            return value
         if isinstance(value, str):
             return self.text(value)
         if depth >= MAX_DEPTH:

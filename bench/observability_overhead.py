@@ -9,7 +9,8 @@ logs at INFO (two lines per job, written to a file), Prometheus metrics and the 
 history flushed every second. Without ``--sdk`` the tracer is the API's no-op one (what a
 process that installed no SDK pays); with ``--sdk`` an SDK tracer provider records every
 span and hands it to a batch processor with an exporter that drops it. The order of the
-modes alternates between runs; prints the median drain rate of each mode.
+modes alternates between runs; prints the median drain rate of each mode and the worker
+process's CPU time per job. ``--quiet`` adds a mode with ``job.completed`` at DEBUG.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import conveyor
 from conveyor import EmbeddedRedis, Middleware, Queue, Worker
 from conveyor.config import Settings
 from conveyor.observability import standard_middleware
-from conveyor.observability.logging import configure
+from conveyor.observability.logging import LoggingMiddleware, configure
 
 
 def noop_until(jobs: int) -> tuple[Any, asyncio.Event]:
@@ -60,11 +61,23 @@ def install_sdk() -> None:
     trace.set_tracer_provider(provider)
 
 
-async def drain_once(jobs: int, on: bool) -> tuple[float, float]:
+def stack_for(mode: str, conn: conveyor.Connection) -> list[Middleware]:
+    if mode == "off":
+        return []
+    stack = standard_middleware(conn)
+    if mode == "quiet":  # job.completed at DEBUG: INFO logs only enqueues and failures
+        stack = [
+            LoggingMiddleware(completed_level="DEBUG") if isinstance(m, LoggingMiddleware) else m
+            for m in stack
+        ]
+    return stack
+
+
+async def drain_once(jobs: int, mode: str) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(tmp, appendonly=False) as server:
         conn = await conveyor.connect(server.url, settings=Settings())
         try:
-            stack: list[Middleware] = standard_middleware(conn) if on else []
+            stack = stack_for(mode, conn)
             queue = Queue("bench", conn, middleware=stack)
             await queue.add_bulk([("noop", None)] * jobs)
             noop, done = noop_until(jobs)
@@ -89,31 +102,35 @@ async def main(argv: Sequence[str]) -> None:
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sdk", action="store_true", help="record spans with the OTel SDK")
+    parser.add_argument("--quiet", action="store_true", help="also run with job.completed at DEBUG")
     args = parser.parse_args(argv)
     if args.sdk:
         install_sdk()
-    rates: dict[str, list[float]] = {"off": [], "on": []}
-    cpus: dict[str, list[float]] = {"off": [], "on": []}
+    modes = ("off", "on", "quiet") if args.quiet else ("off", "on")
+    rates: dict[str, list[float]] = {mode: [] for mode in modes}
+    cpus: dict[str, list[float]] = {mode: [] for mode in modes}
     with tempfile.TemporaryDirectory() as logs:
         log_file = (Path(logs) / "worker.log").open("w")
         handler = configure("INFO", format="json", stream=log_file)
         logging.getLogger("conveyor").setLevel(logging.WARNING)  # off: nothing at INFO
         for run in range(args.runs):
-            for mode in ("off", "on") if run % 2 == 0 else ("on", "off"):
-                level = logging.INFO if mode == "on" else logging.WARNING
+            for mode in modes if run % 2 == 0 else modes[::-1]:
+                level = logging.WARNING if mode == "off" else logging.INFO
                 logging.getLogger("conveyor").setLevel(level)
-                rate, cpu = await drain_once(args.jobs, mode == "on")
+                rate, cpu = await drain_once(args.jobs, mode)
                 rates[mode].append(rate)
                 cpus[mode].append(cpu)
-                print(f"run {run + 1} {mode:>3}: {rate:,.0f} jobs/s, {cpu:.0f} us CPU/job")
+                print(f"run {run + 1} {mode:>5}: {rate:,.0f} jobs/s, {cpu:.0f} us CPU/job")
         logging.getLogger("conveyor").removeHandler(handler)
         log_file.close()
         lines = sum(1 for _ in (Path(logs) / "worker.log").open())
-    off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
-    print(f"median off: {off:,.0f} jobs/s; on: {on:,.0f} jobs/s; on/off = {on / off:.1%}")
-    cpu_off, cpu_on = statistics.median(cpus["off"]), statistics.median(cpus["on"])
-    print(f"worker CPU per job (median): off {cpu_off:.0f} us, on {cpu_on:.0f} us")
-    print(f"log lines written while on: {lines:,}")
+    off = statistics.median(rates["off"])
+    for mode in modes:
+        rate, cpu = statistics.median(rates[mode]), statistics.median(cpus[mode])
+        print(
+            f"median {mode:>5}: {rate:,.0f} jobs/s ({rate / off:.1%} of off), {cpu:.0f} us CPU/job"
+        )
+    print(f"log lines written: {lines:,}")
 
 
 if __name__ == "__main__":

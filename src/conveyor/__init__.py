@@ -37,6 +37,7 @@ from conveyor.isolation import IsolatedContext, IsolatedHandlerError
 from conveyor.job import Enqueued, Job, JobOptions, JobState, Retention
 from conveyor.limiter import GroupLimits, Limiter, Limits, Rate
 from conveyor.middleware import CallNext, Middleware
+from conveyor.observability import CorrelationMiddleware, HistoryRecorder, LoggingMiddleware
 from conveyor.queue import DeadFilter, Event, Queue
 from conveyor.retry import Backoff, ErrorRule, RetryPolicy
 from conveyor.scheduler import CatchUp, Schedule, ScheduleInfo, Scheduler, Schedules
@@ -55,6 +56,7 @@ __all__ = [
     "ConfigError",
     "Connection",
     "ConveyorError",
+    "CorrelationMiddleware",
     "DeadFilter",
     "Dedup",
     "DedupMode",
@@ -68,6 +70,7 @@ __all__ = [
     "Flows",
     "GroupLimits",
     "Handler",
+    "HistoryRecorder",
     "IdempotencyConflict",
     "InvalidFlow",
     "InvalidJobData",
@@ -89,6 +92,7 @@ __all__ = [
     "LeaseLost",
     "Limiter",
     "Limits",
+    "LoggingMiddleware",
     "Middleware",
     "PayloadTooLarge",
     "Queue",

@@ -139,42 +139,50 @@ async def test_the_same_key_twice_in_one_bulk_add_is_refused(queue: Queue) -> No
 # -- concurrent producers in separate processes -----------------------------------------
 
 
-def _produce(url: str, queue: str, mode: str, worker: int, barrier: Any, out: Any) -> None:
-    q = SyncQueue(queue, url=url)
-    barrier.wait()
-    for i in range(25):
-        if mode == "idempotent":
-            options = JobOptions(idempotency_key="same")
-            data: Any = "payload"
-        else:
-            options = JobOptions(dedup=Dedup("same", 60, mode))
-            data = {"worker": worker, "i": i}
-        added = q.add("n", data, options)
-        out.put((added.id, added.created, added.outcome))
-    q.close()
+MODES = ("keep_first", "throttle", "debounce", "idempotent")
 
 
-@pytest.mark.parametrize("mode", ["keep_first", "throttle", "debounce", "idempotent"])
-async def test_concurrent_producers_in_four_processes_create_one_job(
-    redis_server: conveyor.EmbeddedRedis, queue_name: str, conn: conveyor.Connection, mode: str
+def _produce(url: str, queue: str, worker: int, barrier: Any, out: Any) -> None:
+    """One producer process: for each mode, 25 enqueues racing the other processes."""
+    for mode in MODES:
+        q = SyncQueue(f"{queue}-{mode}", url=url)
+        barrier.wait()
+        for i in range(25):
+            if mode == "idempotent":
+                options = JobOptions(idempotency_key="same")
+                data: Any = "payload"
+            else:
+                options = JobOptions(dedup=Dedup("same", 60, mode))
+                data = {"worker": worker, "i": i}
+            added = q.add("n", data, options)
+            out.put((mode, added.id, added.created, added.outcome))
+        q.close()
+
+
+async def test_concurrent_producers_in_four_processes_create_one_job_per_key(
+    redis_server: conveyor.EmbeddedRedis, queue_name: str, conn: conveyor.Connection
 ) -> None:
-    ctx = multiprocessing.get_context("spawn")
+    # fork: each child opens its own connection and touches nothing else of the parent;
+    # spawn would re-import the package in every child (ten seconds on a busy CI box).
+    ctx = multiprocessing.get_context("fork")
     barrier, out = ctx.Barrier(4), ctx.Queue()
     procs = [
-        ctx.Process(target=_produce, args=(redis_server.url, queue_name, mode, w, barrier, out))
+        ctx.Process(target=_produce, args=(redis_server.url, queue_name, w, barrier, out))
         for w in range(4)
     ]
     for p in procs:
         p.start()
-    results = [out.get(timeout=60) for _ in range(100)]
+    results = [out.get(timeout=60) for _ in range(4 * 25 * len(MODES))]
     for p in procs:
         p.join(30)
         assert p.exitcode == 0
-    created = [r for r in results if r[1]]
-    assert len(created) == 1
-    assert {r[0] for r in results} == {created[0][0]}
-    counts = await Queue(queue_name, conn).counts()
-    assert counts["waiting"] == 1 and sum(counts.values()) == 1
     expected = {"keep_first": "duplicate", "throttle": "throttled", "debounce": "debounced",
-                "idempotent": "idempotent"}[mode]  # fmt: skip
-    assert {r[2] for r in results if not r[1]} == {expected}
+                "idempotent": "idempotent"}  # fmt: skip
+    for mode in MODES:
+        mine = [r[1:] for r in results if r[0] == mode]
+        created = [r for r in mine if r[1]]
+        assert len(created) == 1, mode
+        assert {r[0] for r in mine} == {created[0][0]}
+        assert {r[2] for r in mine if not r[1]} == {expected[mode]}
+        counts = await Queue(f"{queue_name}-{mode}", conn).counts()
+        assert counts["waiting"] == 1 and sum(counts.values()) == 1

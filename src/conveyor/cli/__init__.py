@@ -7,6 +7,7 @@ import click
 from conveyor.cli.admin import dlq, jobs, queues
 from conveyor.cli.demo import demo
 from conveyor.cli.keys import audit_log, keys
+from conveyor.cli.scheduler import scheduler
 from conveyor.cli.server import server
 from conveyor.cli.worker import worker
 
@@ -18,6 +19,7 @@ def main() -> None:
 
 
 main.add_command(worker)
+main.add_command(scheduler)
 main.add_command(demo)
 main.add_command(server)
 main.add_command(queues)

@@ -23,6 +23,7 @@ from conveyor.worker import Worker
 @click.option("--stall-check-interval", type=click.FloatRange(min=0.01), default=None)
 @click.option("--max-stalls", type=click.IntRange(0), default=None)
 @click.option("--shutdown-grace", type=click.FloatRange(min=0), default=None)
+@click.option("--schedules", is_flag=True, help="also fire the schedules of these queues")
 def worker(
     app_path: str,
     queues: tuple[str, ...],
@@ -32,6 +33,7 @@ def worker(
     stall_check_interval: float | None,
     max_stalls: int | None,
     shutdown_grace: float | None,
+    schedules: bool,
 ) -> None:
     """Serve QUEUEs with the handlers of APP until SIGTERM or SIGINT."""
     try:
@@ -49,7 +51,7 @@ def worker(
             runner = Worker(
                 connection, list(queues), handlers, concurrency=concurrency, lease=lease,
                 stall_check_interval=stall_check_interval, max_stalls=max_stalls,
-                shutdown_grace=shutdown_grace,
+                shutdown_grace=shutdown_grace, schedules=schedules,
             )  # fmt: skip
             click.echo(f"worker {runner.id} serving {', '.join(queues)}", err=True)
             await runner.run(install_signal_handlers=True)

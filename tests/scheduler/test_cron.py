@@ -178,3 +178,20 @@ def test_definitions_round_trip_through_json() -> None:
                  start=datetime(2026, 7, 1), max_runs=3, meta={"tenant": "t"})  # fmt: skip
     assert Schedule.from_json(s.to_json()) == s
     assert Schedule.from_json(s.to_json()).to_json() == s.to_json()
+
+
+def test_catch_up_after_a_long_outage_is_quick_and_takes_the_latest() -> None:
+    import time
+
+    first, now = utc(2025, 1, 1), utc(2026, 2, 5, 12, 0, 30)
+    minutely = Schedule("m", "j", cron="* * * * *", catch_up="all", catch_up_limit=3)
+    fast = Schedule("f", "j", every=0.01, catch_up="all", catch_up_limit=3)
+    yearly = Schedule("y", "j", cron="@yearly", catch_up="once")
+    started = time.process_time()
+    assert minutely.due(first, now)[0] == [utc(2026, 2, 5, 11, 58), utc(2026, 2, 5, 11, 59),
+                                           utc(2026, 2, 5, 12)]  # fmt: skip
+    assert fast.due(first, now)[0] == [now - timedelta(milliseconds=i) for i in (20, 10, 0)]
+    assert yearly.due(first, now)[0] == [utc(2026, 1, 1)]
+    assert time.process_time() - started < 2
+    skip = Schedule("s", "j", every=0.01, grace=0.05)
+    assert len(skip.due(first, now)[0]) == 6  # within the grace: 50 ms of 10 ms fire times

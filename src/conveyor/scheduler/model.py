@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from itertools import takewhile
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,8 +25,9 @@ from conveyor.validation import check_job_id, check_job_name, encode_json
 MAX_SCHEDULE_ID = 150  # job ids are "<schedule id>-<fire ms>", at most 200 characters
 MIN_INTERVAL = 0.01
 MAX_CATCH_UP = 1000
-#: Forward iteration over missed fire times stops here; older ones are skipped.
-MAX_MISSED_SCAN = 100_000
+TICK = timedelta(microseconds=1)
+#: Catch-up looks for the most recent cron fire times in these windows back from now.
+CRON_WINDOWS = tuple(timedelta(hours=h) for h in (1, 24, 24 * 32, 24 * 400, 24 * 366 * 9))
 
 
 class CatchUp(StrEnum):
@@ -174,19 +175,36 @@ class Schedule:
     def due(self, first: datetime, now: datetime) -> tuple[list[datetime], datetime | None]:
         """The fire times to enqueue, from the first pending one up to ``now`` per the
         catch-up policy, and the next fire time after ``now`` (None: the schedule is over)."""
-        keep = 1 if self.catch_up is not CatchUp.ALL else self.catch_up_limit
-        late_before = now - timedelta(seconds=self.grace)
-        recent: deque[datetime] = deque(maxlen=keep)
-        on_time: list[datetime] = []
-        candidates = self.iter_after(first - timedelta(microseconds=1))
-        for scanned, instant in enumerate(candidates):
-            if instant > now or scanned >= MAX_MISSED_SCAN:
+        keep = 1 if self.catch_up is CatchUp.ONCE else self.catch_up_limit
+        if self.catch_up is CatchUp.SKIP:
+            first = max(first, now - timedelta(seconds=self.grace))
+        return self._last_fires(first, now, keep), self.next_after(now)
+
+    def _last_fires(self, first: datetime, now: datetime, keep: int) -> list[datetime]:
+        """The ``keep`` most recent fire times in [first, now], oldest first, without walking
+        a long outage: intervals by arithmetic, cron in windows growing back from now."""
+        if first > now:
+            return []
+        if self.every:
+            return self._last_intervals(first, now, keep)
+        found: list[datetime] = []
+        for window in CRON_WINDOWS:
+            begin = max(first, now - window)
+            found = list(takewhile(lambda t: t <= now, self.iter_after(begin - TICK)))
+            if len(found) >= keep or begin == first:
                 break
-            recent.append(instant)
-            if instant >= late_before:
-                on_time.append(instant)
-        chosen = on_time if self.catch_up is CatchUp.SKIP else list(recent)
-        return chosen, self.next_after(now)
+        return found[-keep:]
+
+    def _last_intervals(self, first: datetime, now: datetime, keep: int) -> list[datetime]:
+        assert self.every is not None
+        step = round(self.every * 1000)
+        anchor = ms(self.start) if self.start else 0
+        low = math.ceil((first.timestamp() * 1000 - anchor) / step)
+        if self.start:
+            low = max(low, 0)
+        high = math.floor((now.timestamp() * 1000 - anchor) / step)
+        fires = [from_ms(anchor + k * step) for k in range(max(low, high - keep + 1), high + 1)]
+        return [f for f in fires if not self.end or f <= self.end]
 
     # -- storage -------------------------------------------------------------------------
 

@@ -36,12 +36,11 @@ class Role(StrEnum):
     OPERATOR = "operator"
     ADMIN = "admin"
 
-    @property
-    def rank(self) -> int:
-        return list(Role).index(self)
-
     def allows(self, needed: Role) -> bool:
-        return self.rank >= needed.rank
+        return _RANK[self] >= _RANK[needed]
+
+
+_RANK = {role: rank for rank, role in enumerate(Role)}
 
 
 class InvalidKey(ValidationError):

@@ -29,12 +29,14 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _protector(principal: Principal, redactor: Redactor) -> Callable[[Any], Any]:
+def protector(principal: Principal, redactor: Redactor) -> Callable[[Any], Any]:
     return _same if principal.sees_payloads else redactor.redact
 
 
-def job_summary(job: Job, principal: Principal, redactor: Redactor) -> dict[str, Any]:
-    protect = _protector(principal, redactor)
+def job_summary(
+    job: Job, principal: Principal, redactor: Redactor, protect: Callable[[Any], Any] | None = None
+) -> dict[str, Any]:
+    protect = protect or protector(principal, redactor)
     return {
         "id": job.id, "queue": job.queue, "name": job.name, "state": str(job.state),
         "priority": job.priority, "data": protect(job.data), "meta": job.meta,
@@ -46,7 +48,7 @@ def job_summary(job: Job, principal: Principal, redactor: Redactor) -> dict[str,
 
 
 def job_detail(job: Job, principal: Principal, redactor: Redactor) -> dict[str, Any]:
-    protect = _protector(principal, redactor)
+    protect = protector(principal, redactor)
     view = job_summary(job, principal, redactor)
     view.update({
         "options": job.options, "stalls": job.stalls, "worker": job.worker,

@@ -15,7 +15,7 @@ from conveyor.server.body import StrictJSONRoute
 from conveyor.server.deps import Ctx, Operator, Viewer, open_queue
 from conveyor.server.errors import bad_request
 from conveyor.server.schemas import BulkIn, JobIn, PriorityIn, RetryIn
-from conveyor.server.views import job_detail, job_summary
+from conveyor.server.views import job_detail, job_summary, protector
 from conveyor.validation import check_job_id
 
 router = APIRouter(prefix="/queues/{queue}/jobs", tags=["jobs"], route_class=StrictJSONRoute)
@@ -111,8 +111,9 @@ async def list_jobs(
             "search", "searching job data needs the operator role", "forbidden_search"
         )
     jobs, position = await _page(q, state, offset_of(cursor), limit, where)
+    protect = protector(who, ctx.redactor)
     return {
-        "jobs": [job_summary(job, who, ctx.redactor) for job in jobs],
+        "jobs": [job_summary(job, who, ctx.redactor, protect) for job in jobs],
         "next_cursor": None if position is None else str(position),
     }
 

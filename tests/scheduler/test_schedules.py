@@ -184,3 +184,16 @@ async def test_a_worker_can_run_the_scheduler(
     await schedules.upsert(Schedule("fast", "tick", every=0.1))
     async with start_worker({"tick": tick}, schedules=True):  # type: ignore[operator]
         await asyncio.wait_for(done.wait(), 10)
+
+
+async def test_a_broken_definition_does_not_stop_the_others(
+    conn: conveyor.Connection, queue_name: str, schedules: Schedules
+) -> None:
+    await schedules.upsert(Schedule("good", "j", every=60))
+    await conn.client.hset(schedules.keys.key("sched:def"), "bad", '{"id": "bad"}')
+    now = ms(await schedules.now())
+    due = now - now % 60_000  # a fire time of "good", at most a minute old
+    await conn.client.zadd(schedules.keys.key("sched:next"), {"bad": due, "good": due})
+    scheduler = Scheduler(conn, [queue_name])
+    await scheduler.tick()
+    assert scheduler.fired == 1

@@ -78,7 +78,12 @@ class Scheduler:
                 offset=0, num=DUE_BATCH, withscores=True,
             )  # fmt: skip
             for schedule_id, score in due:
-                await self._fire(store, schedule_id, int(score), now)
+                try:
+                    await self._fire(store, schedule_id, int(score), now)
+                except TRANSIENT_ERRORS:
+                    raise
+                except Exception:  # one broken schedule must not stop the others
+                    log.exception("schedule %s/%s could not fire", queue, schedule_id)
             wait = min(wait, await self._until_next(store, now))
         return max(wait, 0.001)
 

@@ -69,19 +69,33 @@ def period_key(keys: QueueKeys, resolution: str, index: int) -> str:
     return keys.key(f"hist:{resolution[0]}:{index}")
 
 
+#: Every hash field a tally can hold; a tally is a list of counts in this order.
+FIELDS = (*COUNTERS, "p_sum_ms", "w_sum_ms", *_P_BUCKET, *_W_BUCKET)
+_INDEX = {name: i for i, name in enumerate(FIELDS)}
+_ATTEMPTS, _P_SUM, _W_SUM = _INDEX["attempts"], _INDEX["p_sum_ms"], _INDEX["w_sum_ms"]
+_P0, _W0 = _INDEX[_P_BUCKET[0]], _INDEX[_W_BUCKET[0]]
+_OUTCOME = {name: _INDEX[name] for name in ("completed", "cancelled")}
+_FAILED, _RETRIED, _DEAD = _INDEX["failed"], _INDEX["retried"], _INDEX["dead"]
+_RATE_LIMITED = _INDEX["rate_limited"]
+
+
 @dataclass(slots=True)
 class _Tally:
-    """What one process saw for one queue in one minute."""
+    """What one process saw for one queue in one minute: counts by :data:`FIELDS` index
+    (a list, because a job's hook adds to six of them)."""
 
-    counts: dict[str, int] = field(default_factory=dict)
+    values: list[int] = field(default_factory=lambda: [0] * len(FIELDS))
 
     def add(self, name: str, amount: int = 1) -> None:
-        counts = self.counts
-        counts[name] = counts.get(name, 0) + amount
+        self.values[_INDEX[name]] += amount
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {FIELDS[i]: v for i, v in enumerate(self.values) if v}
 
     def merge(self, other: _Tally) -> None:
-        for name, amount in other.counts.items():
-            self.add(name, amount)
+        for i, amount in enumerate(other.values):
+            self.values[i] += amount
 
 
 class HistoryRecorder(Middleware):
@@ -116,7 +130,7 @@ class HistoryRecorder(Middleware):
     def record_latency(self, queue: str, kind: str, seconds: float, now: float) -> None:
         """``kind`` is ``p`` (processing) or ``w`` (wait)."""
         tally = self._tally(queue, now)
-        tally.add(f"{kind}:{bucket_of(seconds)}")  # same field names as _P_BUCKET/_W_BUCKET
+        tally.add(f"{kind}:{bucket_of(seconds)}")
         tally.add(f"{kind}_sum_ms", round(seconds * 1000))
 
     # -- middleware hooks -------------------------------------------------------------
@@ -131,22 +145,22 @@ class HistoryRecorder(Middleware):
         self, ctx: JobContext, outcome: str, duration: float, error: BaseException | None
     ) -> None:
         now = time.time()
-        tally = self._tally(ctx.queue, now)
-        if outcome in ("completed", "cancelled"):
-            tally.add(outcome)
+        values = self._tally(ctx.queue, now).values
+        if outcome in _OUTCOME:
+            values[_OUTCOME[outcome]] += 1
         elif isinstance(error, RetryLater):
-            tally.add("rate_limited")
+            values[_RATE_LIMITED] += 1
         else:
-            tally.add("failed")
-            tally.add("retried" if outcome == "retry" else "dead")
-        tally.add("attempts")
-        tally.add(_P_BUCKET[bucket_of(duration)])
-        tally.add("p_sum_ms", round(duration * 1000))
+            values[_FAILED] += 1
+            values[_RETRIED if outcome == "retry" else _DEAD] += 1
+        values[_ATTEMPTS] += 1
+        values[_P0 + bisect.bisect_left(BOUNDS, duration)] += 1
+        values[_P_SUM] += round(duration * 1000)
         if ctx.token == "1" and ctx.ready_at:
             # Only the first activation waited for a worker; later ones waited for a backoff.
             wait = max(now - duration - ctx.ready_at, 0.0)
-            tally.add(_W_BUCKET[bucket_of(wait)])
-            tally.add("w_sum_ms", round(wait * 1000))
+            values[_W0 + bisect.bisect_left(BOUNDS, wait)] += 1
+            values[_W_SUM] += round(wait * 1000)
 
     def jobs_fetched(self, queue: str, count: int) -> None:
         self._last_fetch[queue] = int(time.time() * 1000)

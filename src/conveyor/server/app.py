@@ -16,7 +16,18 @@ from conveyor.config import Settings, load_settings
 from conveyor.connection import Connection
 from conveyor.embedded import EmbeddedRedis
 from conveyor.server import errors
-from conveyor.server.api import audit, dead, events, jobs, keys, metrics, probes, queues, workers
+from conveyor.server.api import (
+    audit,
+    dead,
+    events,
+    jobs,
+    keys,
+    metrics,
+    probes,
+    queues,
+    schedules,
+    workers,
+)  # fmt: skip
 from conveyor.server.body import BodyLimit
 from conveyor.server.context import ServerContext
 from conveyor.server.middleware import AuditMiddleware, SecurityHeaders
@@ -46,7 +57,7 @@ def server_connection(
 
 def _router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX)
-    for module in (queues, jobs, dead, workers, events, keys, audit):
+    for module in (queues, jobs, dead, schedules, workers, events, keys, audit):
         api.include_router(module.router)
     return api
 

@@ -21,6 +21,7 @@ from conveyor.errors import (
     InvalidStateTransition,
     JobNotFound,
     RedisUnavailable,
+    ScheduleNotFound,
     ValidationError,
 )
 
@@ -101,6 +102,10 @@ async def _not_found(request: Request, exc: Exception) -> JSONResponse:
     return envelope(request, 404, "job_not_found", str(exc), "job_id")
 
 
+async def _schedule_not_found(request: Request, exc: Exception) -> JSONResponse:
+    return envelope(request, 404, "schedule_not_found", str(exc), "schedule_id")
+
+
 async def _conflict(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InvalidStateTransition)
     return envelope(request, 409, "invalid_state", str(exc), "state")
@@ -134,6 +139,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(JobNotFound, _not_found)
     app.add_exception_handler(InvalidStateTransition, _conflict)
+    app.add_exception_handler(ScheduleNotFound, _schedule_not_found)
     app.add_exception_handler(StarletteHTTPException, _http)
     for error in REDIS_DOWN:
         app.add_exception_handler(error, _redis_down)

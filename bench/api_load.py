@@ -80,7 +80,11 @@ async def drive(base: str, token: str, ids: list[str], concurrency: int, total: 
                 url = f"/api/v1/queues/{QUEUE}/jobs/{random.choice(ids)}"
                 bucket = gets
             started = time.perf_counter()
-            response = await client.get(url)
+            try:
+                response = await client.get(url)
+            except httpx.TransportError:
+                errors += 1  # e.g. a keep-alive connection the server closed meanwhile
+                continue
             bucket.append(time.perf_counter() - started)
             errors += response.status_code != 200
 

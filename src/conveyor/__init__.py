@@ -39,6 +39,7 @@ from conveyor.limiter import GroupLimits, Limiter, Limits, Rate
 from conveyor.middleware import CallNext, Middleware
 from conveyor.observability import CorrelationMiddleware, HistoryRecorder, LoggingMiddleware
 from conveyor.queue import DeadFilter, Event, Queue
+from conveyor.registry import WorkerInfo, live_workers, queue_names
 from conveyor.retry import Backoff, ErrorRule, RetryPolicy
 from conveyor.scheduler import CatchUp, Schedule, ScheduleInfo, Scheduler, Schedules
 from conveyor.sync import SyncQueue
@@ -113,8 +114,11 @@ __all__ = [
     "UnrecoverableError",
     "ValidationError",
     "Worker",
+    "WorkerInfo",
     "__version__",
     "connect",
     "connect_sync",
+    "live_workers",
     "load_settings",
+    "queue_names",
 ]

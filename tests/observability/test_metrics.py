@@ -7,11 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import conveyor
-from conveyor.observability.metrics import METRIC_NAMES, PrometheusMiddleware, WorkerMetrics
+from conveyor.observability.metrics import (
+    METRIC_NAMES,
+    PrometheusMiddleware,
+    WorkerMetrics,
+    tally_collector,
+)
 from tests.observability.conftest import run_workload
 
 
@@ -24,9 +30,16 @@ def samples(registry: CollectorRegistry) -> dict[tuple[str, frozenset[tuple[str,
     }
 
 
-async def test_scrape_after_known_workload(conn: conveyor.Connection, queue_name: str) -> None:
+@pytest.mark.parametrize("kind", ["tallies", "client"])
+async def test_scrape_after_known_workload(
+    conn: conveyor.Connection, queue_name: str, kind: str
+) -> None:
     registry = CollectorRegistry()
-    outcome = await run_workload(conn, queue_name, [PrometheusMiddleware(WorkerMetrics(registry))])
+    if kind == "tallies":  # the default: counts read at scrape time
+        middleware = PrometheusMiddleware(registry=registry)
+    else:  # prometheus-client objects, as in multi-process mode
+        middleware = PrometheusMiddleware(WorkerMetrics(registry))
+    outcome = await run_workload(conn, queue_name, [middleware])
     got = samples(registry)
 
     def value(metric: str, name: str | None = None, **labels: str) -> float:
@@ -57,19 +70,22 @@ async def test_scrape_after_known_workload(conn: conveyor.Connection, queue_name
     assert value("conveyor_worker_last_fetch_timestamp_seconds") > 0
 
 
-def test_every_declared_name_is_exported() -> None:
-    registry = CollectorRegistry()
-    WorkerMetrics(registry)
-    exported = {f.name for f in registry.collect()}
+def test_every_declared_name_is_exported_by_both_kinds() -> None:
     # Counters are collected under their base name; their samples carry _total.
-    assert {n.removesuffix("_total") for n in METRIC_NAMES} == exported
+    declared = {n.removesuffix("_total") for n in METRIC_NAMES}
+    client, tallies = CollectorRegistry(), CollectorRegistry()
+    WorkerMetrics(client)
+    tally_collector(tallies)
+    assert {f.name for f in client.collect()} == declared
+    assert {f.name for f in tallies.collect()} == declared
+    assert tally_collector(tallies) is tally_collector(tallies)  # registered once
 
 
 SCRIPT = """
 import asyncio, os, sys
-from conveyor.observability.metrics import PrometheusMiddleware, WorkerMetrics
+from conveyor.observability.metrics import PrometheusMiddleware
 from conveyor.context import JobContext
-m = PrometheusMiddleware(WorkerMetrics())
+m = PrometheusMiddleware()  # multi-process mode picks the client objects
 ctx = JobContext(id="j", name="n", queue="q", attempt=1, token="1", meta={}, options={},
                  worker_id="w", _write=None)
 for _ in range(int(sys.argv[1])):

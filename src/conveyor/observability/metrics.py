@@ -33,6 +33,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "conveyor.observability.metrics needs prometheus-client: pip install 'conveyor[metrics]'"
     ) from exc
 
+from conveyor.observability.tallies import TallyCollector  # needs prometheus-client too
+
 #: Seconds; from a few ms (no-op handlers) to an hour (long batch jobs).
 DURATION_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
@@ -115,41 +117,124 @@ def default_metrics() -> WorkerMetrics:
     return _default
 
 
+#: The counters one attempt adds to, by outcome (every attempt also adds to ``attempts``).
+OUTCOME_KINDS = {
+    "completed": ("completed",),
+    "cancelled": ("cancelled",),
+    "retry": ("failed", "retried"),
+    "dead": ("failed", "dead"),
+    "rate_limited": ("rate_limited",),
+}
+
+
 class _Labelled:
     """Label children cached per (queue, name): ``labels()`` is the costly part of a hook."""
 
-    __slots__ = (
-        "attempts", "cancelled", "completed", "dead", "duration", "failed", "rate_limited",
-        "retried", "wait",
-    )  # fmt: skip
+    __slots__ = ("counters", "duration", "wait")
 
     def __init__(self, m: WorkerMetrics, queue: str, name: str) -> None:
-        self.attempts = m.jobs["attempts"].labels(queue, name)
-        self.completed = m.jobs["completed"].labels(queue, name)
-        self.failed = m.jobs["failed"].labels(queue, name)
-        self.retried = m.jobs["retried"].labels(queue, name)
-        self.dead = m.jobs["dead"].labels(queue, name)
-        self.cancelled = m.jobs["cancelled"].labels(queue, name)
-        self.rate_limited = m.jobs["rate_limited"].labels(queue, name)
+        self.counters = {kind: m.jobs[kind].labels(queue, name) for kind in JOB_COUNTERS}
         self.duration = m.duration.labels(queue, name)
         self.wait = m.wait.labels(queue, name)
 
 
-class PrometheusMiddleware(Middleware):
-    """Counts every attempt and outcome; give it to the worker and to producers' queues."""
+class _ClientSink:
+    """Updates prometheus-client metric objects (needed in multi-process mode)."""
 
-    def __init__(self, metrics: WorkerMetrics | None = None) -> None:
-        self.metrics = metrics or default_metrics()
+    def __init__(self, metrics: WorkerMetrics) -> None:
+        self.metrics = metrics
         self._children: dict[tuple[str, str], _Labelled] = {}
 
-    def _of(self, queue: str, name: str) -> _Labelled:
+    def finished(
+        self, queue: str, name: str, outcome: str, duration: float, wait: float | None
+    ) -> None:
         child = self._children.get((queue, name))
         if child is None:
             child = self._children[(queue, name)] = _Labelled(self.metrics, queue, name)
-        return child
+        child.counters["attempts"].inc()
+        for kind in OUTCOME_KINDS[outcome]:
+            child.counters[kind].inc()
+        child.duration.observe(duration)
+        if wait is not None:
+            child.wait.observe(wait)
+
+    def enqueued(self, queue: str, name: str) -> None:
+        self.metrics.jobs["enqueued"].labels(queue, name).inc()
+
+    def queue_event(self, kind: str, queue: str, amount: int) -> None:
+        getattr(self.metrics, kind).labels(queue).inc(amount)
+
+    def fetched_at(self, queue: str, when: float) -> None:
+        self.metrics.last_fetch.labels(queue).set(when)
+
+
+class _TallySink:
+    """Adds to plain counts that a :class:`TallyCollector` exposes at scrape time."""
+
+    def __init__(self, collector: TallyCollector) -> None:
+        self.collector = collector
+        kinds = collector.kinds
+        self._attempts, self._enqueued = kinds["attempts"], kinds["enqueued"]
+        self._indexes = {k: tuple(kinds[n] for n in v) for k, v in OUTCOME_KINDS.items()}
+
+    def finished(
+        self, queue: str, name: str, outcome: str, duration: float, wait: float | None
+    ) -> None:
+        series = self.collector.of(queue, name)
+        counts = series.counts
+        counts[self._attempts] += 1
+        for index in self._indexes[outcome]:
+            counts[index] += 1
+        self.collector.observe(series, duration, wait)
+
+    def enqueued(self, queue: str, name: str) -> None:
+        self.collector.of(queue, name).counts[self._enqueued] += 1
+
+    def queue_event(self, kind: str, queue: str, amount: int) -> None:
+        self.collector.add_queue(kind, queue, amount)
+
+    def fetched_at(self, queue: str, when: float) -> None:
+        self.collector.last_fetch[queue] = when
+
+
+_collectors: dict[int, TallyCollector] = {}  # one per registry: names register once
+
+
+def tally_collector(registry: CollectorRegistry = REGISTRY) -> TallyCollector:
+    """The scrape-time collector on ``registry``, registered on first use."""
+    collector = _collectors.get(id(registry))
+    if collector is None:
+        queue_counters = {
+            "stalled": ("conveyor_jobs_stalled", QUEUE_COUNTERS["stalled"]),
+            "lease_lost": ("conveyor_lease_lost", QUEUE_COUNTERS["lease_lost"]),
+            "fetched": ("conveyor_jobs_fetched", QUEUE_COUNTERS["fetched"]),
+        }
+        histograms = dict(zip(("duration", "wait"), HISTOGRAM_NAMES, strict=True))
+        collector = TallyCollector(JOB_COUNTERS, queue_counters, histograms, DURATION_BUCKETS)
+        registry.register(collector)
+        _collectors[id(registry)] = collector
+    return collector
+
+
+class PrometheusMiddleware(Middleware):
+    """Counts every attempt and outcome; give it to the worker and to producers' queues.
+
+    By default the counts are plain numbers read at scrape time from ``registry`` (the global
+    one). With ``metrics`` (or in multi-process mode) they update prometheus-client metric
+    objects instead, which multi-process mode needs and which cost more per job.
+    """
+
+    def __init__(
+        self, metrics: WorkerMetrics | None = None, *, registry: CollectorRegistry | None = None
+    ) -> None:
+        self.sink: _ClientSink | _TallySink
+        if metrics is not None or multiprocess_dir():
+            self.sink = _ClientSink(metrics or default_metrics())
+        else:
+            self.sink = _TallySink(tally_collector(registry or REGISTRY))
 
     def before_enqueue(self, queue: str, name: str, options: JobOptions) -> JobOptions:
-        self.metrics.jobs["enqueued"].labels(queue, name).inc()
+        self.sink.enqueued(queue, name)
         return options
 
     # No around_job: one hook call per attempt, at its end (jobs in flight are the cluster
@@ -157,32 +242,24 @@ class PrometheusMiddleware(Middleware):
     def job_finished(
         self, ctx: JobContext, outcome: str, duration: float, error: BaseException | None
     ) -> None:
-        child = self._of(ctx.queue, ctx.name)
-        child.attempts.inc()
-        child.duration.observe(duration)
+        if isinstance(error, RetryLater):
+            outcome = "rate_limited"
+        wait = None
         if ctx.token == "1" and ctx.ready_at:
             # Only the first activation waited for a worker; later ones waited for a backoff.
-            child.wait.observe(max(time.time() - duration - ctx.ready_at, 0.0))
-        if outcome == "completed":
-            child.completed.inc()
-        elif outcome == "cancelled":
-            child.cancelled.inc()
-        elif isinstance(error, RetryLater):
-            child.rate_limited.inc()
-        else:
-            child.failed.inc()
-            (child.retried if outcome == "retry" else child.dead).inc()
+            wait = max(time.time() - duration - ctx.ready_at, 0.0)
+        self.sink.finished(ctx.queue, ctx.name, outcome, duration, wait)
 
     def jobs_fetched(self, queue: str, count: int) -> None:
-        self.metrics.last_fetch.labels(queue).set(time.time())
+        self.sink.fetched_at(queue, time.time())
         if count:
-            self.metrics.fetched.labels(queue).inc(count)
+            self.sink.queue_event("fetched", queue, count)
 
     def lease_lost(self, queue: str, job_id: str) -> None:
-        self.metrics.lease_lost.labels(queue).inc()
+        self.sink.queue_event("lease_lost", queue, 1)
 
     def stalled(self, queue: str, requeued: int, dead: int) -> None:
-        self.metrics.stalled.labels(queue).inc(requeued + dead)
+        self.sink.queue_event("stalled", queue, requeued + dead)
 
     async def worker_stopped(self, worker_id: str, queues: Sequence[str]) -> None:
         if multiprocess_dir():

@@ -50,7 +50,15 @@ async def _limit_keys(queue: Queue, mode: str) -> None:
     await Limiter(queue).set(Limits(group_rate=Rate(100_000, 1.0), group_concurrency=concurrency))
 
 
-async def drain_once(jobs: int, keys: int, mode: str) -> float:
+async def redis_calls(conn: conveyor.Connection) -> int:
+    """Commands Redis ran, those inside scripts included (not the scripts themselves)."""
+    stats = await conn.client.info("commandstats")
+    skip = {"cmdstat_evalsha", "cmdstat_info", "cmdstat_config|resetstat"}
+    return sum(int(entry["calls"]) for name, entry in stats.items() if name not in skip)
+
+
+async def drain_once(jobs: int, keys: int, mode: str) -> tuple[float, float]:
+    """Jobs per second, and Redis commands per job (load-independent)."""
     keyed = mode != "plain"
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(tmp, appendonly=False) as server:
         conn = await conveyor.connect(server.url, settings=Settings())
@@ -63,6 +71,7 @@ async def drain_once(jobs: int, keys: int, mode: str) -> float:
                 for i in range(jobs)
             ]
             await queue.add_bulk(items)  # type: ignore[arg-type]
+            await conn.client.config_resetstat()
             done = _Done(jobs)
             worker = Worker(
                 conn, ["bench"], {"noop": noop}, concurrency=200, idle_block=0.05,
@@ -74,7 +83,7 @@ async def drain_once(jobs: int, keys: int, mode: str) -> float:
             elapsed = time.perf_counter() - start
             worker.stop()
             await task
-            return jobs / elapsed
+            return jobs / elapsed, await redis_calls(conn) / jobs
         finally:
             await conn.close()
 
@@ -92,13 +101,18 @@ def main(argv: list[str]) -> None:
         args.mode, (args.mode,)
     )
     rates: dict[str, list[float]] = {mode: [] for mode in modes}
+    calls: dict[str, float] = {}
     for _ in range(args.runs):  # interleaved, so a busy moment hits both modes alike
         for mode in modes:
-            rates[mode].append(asyncio.run(drain_once(args.jobs, args.keys, mode)))
+            rate, calls[mode] = asyncio.run(drain_once(args.jobs, args.keys, mode))
+            rates[mode].append(rate)
     medians = {mode: statistics.median(runs) for mode, runs in rates.items()}
     for mode, runs in rates.items():
         shown = ", ".join(f"{r:,.0f}" for r in runs)
-        print(f"{mode:>10}: median {medians[mode]:,.0f} jobs/s  (runs: {shown})")
+        print(
+            f"{mode:>10}: median {medians[mode]:,.0f} jobs/s  (runs: {shown}); "
+            f"{calls[mode]:.1f} Redis commands per job"
+        )
     for mode in modes[1:]:
         print(f"{mode} / plain = {medians[mode] / medians['plain']:.1%}")
 

@@ -63,8 +63,7 @@ FLOW_STRUCTURES = (
     "fc:logexp",  # zset: group -> when its whole rate log has expired (ms)
     "fc:expiry",  # zset: id -> start deadline (ms)
     "fc:turn",  # counter for the round-robin order of groups
-    "fc:job:group",  # hash: id -> group
-    "fc:job:pos",  # hash: id -> its member in fc:jobs while it waits
+    "fc:job",  # hash: id -> "group\0score\0id", its (last) member in fc:jobs
 )
 
 

@@ -19,14 +19,16 @@ async def test_add_puts_a_grouped_job_in_its_group_line_not_in_waiting(flow: Flo
     assert await flow.state("a") == "waiting"
     assert await flow.waiting_in("tenant:acme") == ["a"]
     assert await flow.lanes() == ["tenant:acme"]
-    assert await flow.r.hget(flow.fc("job:group"), "a") == "tenant:acme"
+    member = await flow.r.hget(flow.fc("job"), "a")
+    assert member.startswith("tenant:acme\0") and member.endswith("\0a")
+    assert await flow.r.zscore(flow.fc("jobs"), member) == 0
 
 
 async def test_a_plain_job_touches_no_flow_key(flow: FlowLua) -> None:
     await flow.add_job("p")
     reply = await flow.fetch(1)
     assert fetched(reply) == ["p"]
-    for name in ("config", "lanes", "jobs", "inflight", "log", "expiry", "job:group"):
+    for name in ("config", "lanes", "jobs", "inflight", "log", "expiry", "job"):
         assert await flow.r.exists(flow.fc(name)) == 0, name
 
 
@@ -194,8 +196,7 @@ async def test_cancel_and_remove_take_a_grouped_job_out_of_its_line(flow: FlowLu
     assert await flow("cancel", MAXLEN, -1, -1, "a", "no") == 1
     assert await flow("remove", MAXLEN, "b") == [1]
     assert await flow.waiting_in("g") == ["c"]
-    assert await flow.r.hget(flow.fc("job:pos"), "b") is None
-    assert await flow.r.hget(flow.fc("job:group"), "b") is None
+    assert await flow.r.hget(flow.fc("job"), "b") is None
     assert fetched(await flow.fetch(10)) == ["c"]
 
 

@@ -17,7 +17,8 @@
 --   8 logexp    zset  group -> ms after which its whole log is stale (bounded cleanup)
 --   9 expiry    zset  id -> start deadline ms (kept lazily until the deadline passes)
 --  10 turn      counter for the round-robin order
---  11 job:group hash  id -> group;  12 job:pos  hash  id -> member in `jobs` while waiting
+--  11 job       hash  id -> "group\0score\0id": its member in `jobs` while it waits, the
+--                     last one (no longer in `jobs`) after; "group\0" before it first waits
 -- Queues that never had a grouped job skip all per-job work here (one EXISTS per call).
 -- A group with waiting jobs is in exactly one of lanes, blocked, full; an empty group may be
 -- left in one of them and is dropped when next visited.
@@ -28,8 +29,8 @@ local FC = {
   log = KEYS[FC_BASE + 7], logexp = KEYS[FC_BASE + 8], expiry = KEYS[FC_BASE + 9],
   turn = KEYS[FC_BASE + 10],
 }
--- Per-job fields of their own, not in F: plain queues never touch them (see group_of).
-local FJ = {group = KEYS[FC_BASE + 11], pos = KEYS[FC_BASE + 12]}
+-- A per-job field of its own, not in F: plain queues never touch it (see group_of).
+local FC_JOB = KEYS[FC_BASE + 11]
 
 local QUEUE_LANE = '\1'
 local SWEEP = 1000
@@ -83,19 +84,21 @@ end
 -- that never use groups pay one EXISTS per call instead of one HGET per job.
 local groups_used = nil
 local function groups_used_now()
-  if groups_used == nil then groups_used = redis.call('EXISTS', FJ.group) == 1 end
+  if groups_used == nil then groups_used = redis.call('EXISTS', FC_JOB) == 1 end
   return groups_used
 end
 
 local function group_of(id)
   if not groups_used_now() then return nil end
-  return redis.call('HGET', FJ.group, id)
+  local member = redis.call('HGET', FC_JOB, id)
+  if not member then return nil end
+  return string.sub(member, 1, string.find(member, '\0', 1, true) - 1)
 end
 
--- A job is deleted (retention, remove): drop its group. Its position is already gone: it
--- only exists while the job waits, and remove.lua calls flow.unwait first.
+-- A job is deleted (retention, remove): drop its flow-control field (remove.lua takes a
+-- waiting job out of its line first, with flow.unwait).
 function flow.forget(id)
-  if groups_used_now() then redis.call('HDEL', FJ.group, id) end
+  if groups_used_now() then redis.call('HDEL', FC_JOB, id) end
 end
 
 -- Called when a job is added: note its group and start deadline, which prepare() puts at
@@ -105,7 +108,7 @@ function flow.admit(id, spec, now)
   if string.sub(spec, 1, 6) ~= '{"fc":' then return end
   local group, deadline = string.match(spec, '^{"fc":{"g":"([^"]*)","x":(%-?%d+)}')
   if group and group ~= '' then
-    redis.call('HSET', FJ.group, id, group)
+    redis.call('HSET', FC_JOB, id, group .. '\0')
     groups_used = true
   end
   if deadline and tonumber(deadline) >= 0 then
@@ -121,7 +124,7 @@ function flow.route(id, score)
   local had = redis.call('ZRANGE', FC.jobs, low, high, 'BYLEX', 'LIMIT', 0, 1)
   local member = lane .. '\0' .. pad(tonumber(score)) .. '\0' .. id
   redis.call('ZADD', FC.jobs, 0, member)
-  redis.call('HSET', FJ.pos, id, member)
+  redis.call('HSET', FC_JOB, id, member)
   if #had == 0 and not redis.call('ZSCORE', FC.blocked, lane)
       and redis.call('SISMEMBER', FC.full, lane) == 0 then
     redis.call('ZADD', FC.lanes, 'NX', next_turn(), lane)
@@ -129,14 +132,12 @@ function flow.route(id, score)
   return true
 end
 
--- Take a grouped job out of its line (cancelled, removed, re-prioritised, debounced).
+-- Take a grouped job out of its line (cancelled, removed, re-prioritised, debounced);
+-- true if it was in it. Its field keeps the member: the job's group is read from it.
 function flow.unwait(id)
   if not groups_used_now() then return false end
-  local member = redis.call('HGET', FJ.pos, id)
-  if not member then return false end
-  redis.call('ZREM', FC.jobs, member)
-  redis.call('HDEL', FJ.pos, id)
-  return true
+  local member = redis.call('HGET', FC_JOB, id)
+  return member ~= false and redis.call('ZREM', FC.jobs, member) == 1
 end
 
 -- Free one of a group's slots.
@@ -193,7 +194,7 @@ end
 
 -- Hold a job's whole group back for `ms` (a handler raised RateLimited with throttle).
 function flow.throttle(id, ms, now)
-  local lane = redis.call('HGET', FJ.group, id)
+  local lane = group_of(id)
   if not lane then return 0 end
   redis.call('ZREM', FC.lanes, lane)
   redis.call('SREM', FC.full, lane)
@@ -346,7 +347,6 @@ local function visit(cfg, lane, now, start, turn)
   end
   redis.call('ZREM', FC.jobs, head[1])
   local id = string.sub(head[1], #lane + 20)
-  redis.call('HDEL', FJ.pos, id)
   start(id)
   note_start(cfg, detail, lane, id, now)
   if #head == 2 then

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -124,3 +125,26 @@ def test_correlation_ids_are_checked_and_generated() -> None:
     with pytest.raises(InvalidCorrelationId), correlation.bind("bad\nid"):
         pass
     assert CorrelationMiddleware(generate=False).before_enqueue("q", "n", JobOptions()).meta == {}
+
+
+def test_records_name_the_process_after_a_fork() -> None:
+    seen: list[int] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.process or 0)
+
+    logger = logging.getLogger("conveyor.test_fork")
+    logger.addHandler(Keep())
+    logger.setLevel(logging.INFO)
+    middleware = LoggingMiddleware(logger)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports the pid its line carried, then leaves at once
+        middleware.lease_lost("q", "j")
+        os.write(write, str(seen[-1]).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert int(os.read(read, 32)) == pid
+    middleware.lease_lost("q", "j")
+    assert seen == [os.getpid()]

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 import uuid
+import weakref
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import IO, Any, Literal
@@ -170,6 +172,17 @@ def configure(
     return handler
 
 
+_LIVE: weakref.WeakSet[LoggingMiddleware] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for middleware in list(_LIVE):
+        middleware.refresh_template()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 class LoggingMiddleware(Middleware):
     """Logs one event per job transition on the ``conveyor.jobs`` logger.
 
@@ -191,8 +204,15 @@ class LoggingMiddleware(Middleware):
         self.started_level = check_level(started_level)
         self.completed_level = check_level(completed_level)
         self.redactor = redactor
-        self._template = vars(logging.LogRecord(logger.name, 0, __file__, 0, "", None, None))
+        self._template: dict[str, Any] = {}
+        self.refresh_template()
         self._traces: dict[tuple[str, str, str], dict[str, str]] = {}
+        _LIVE.add(self)
+
+    def refresh_template(self) -> None:
+        """Record the process and thread the lines come from (again after a fork)."""
+        record = logging.LogRecord(self.logger.name, 0, __file__, 0, "", None, None)
+        self._template = vars(record)
 
     def _log(self, level: int, event: str, fields: Mapping[str, Any]) -> None:
         if not self.logger.isEnabledFor(level):

@@ -64,6 +64,8 @@ class _QueueState:
     layout: list[str]
     running: dict[str, _Running] = field(default_factory=dict)
     acks: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Flow children: completed with their parents by tree_complete (id, token, result, spec).
+    flow_acks: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
     completing: set[str] = field(default_factory=set)  # acks in flight to Redis
     ack_ready: asyncio.Event = field(default_factory=asyncio.Event)
     next_delayed_ms: int = -1
@@ -345,7 +347,10 @@ class Worker:
             except (TypeError, ValueError) as exc:
                 raise UnrecoverableError(f"the handler's return value is not JSON: {exc}") from None
             if not running.lost and ancestors_of(spec):
-                await self._complete_flow_child(q, ctx, running, spec, result_json, started)
+                q.flow_acks.append((job_id, running.token, result_json, spec))
+                q.ack_ready.set()
+                acked = True
+                self._notify_finished(ctx, "completed", started, None)
             elif not running.lost:
                 q.acks.append((job_id, running.token, result_json))
                 q.ack_ready.set()
@@ -462,32 +467,6 @@ class Worker:
         self.stats.cancelled += outcome == "cancelled"
         log.info("job %s %s: %s", job_id, outcome, decision.reason)
 
-    async def _complete_flow_child(
-        self,
-        q: _QueueState,
-        ctx: JobContext,
-        running: _Running,
-        spec: dict[str, Any],
-        result_json: str,
-        started: float,
-    ) -> None:
-        """A flow child completes with its parent's bookkeeping in one script, not in the
-        batched acks (its KEYS span the parents' queues)."""
-        head = [self._maxlen, *self.keep_completed.args(), ctx.id, running.token, result_json]
-        keys, args = tree_complete_call(q.name, ctx.id, q.layout, spec, head)
-        q.completing.add(ctx.id)
-        try:
-            code, _parent = await self._call_script("tree_complete", q, args, keys)
-        finally:
-            q.completing.discard(ctx.id)
-        if code == 1:
-            self.stats.completed += 1
-            self._notify_finished(ctx, "completed", started, None)
-        else:
-            self.stats.lease_lost += 1
-            log.warning("job %s: lease lost; its result was not written", ctx.id)
-            self._notify("lease_lost", q.name, ctx.id)
-
     def _decide(self, spec: dict[str, Any], attempts: int, error: BaseException) -> Decision:
         handler = self.handlers.get(spec["name"])
         policy = (handler.retry if handler else None) or self.retry_policy
@@ -501,11 +480,15 @@ class Worker:
 
     async def _ack_loop(self, q: _QueueState) -> None:
         while True:
-            if not q.acks:
+            if not q.acks and not q.flow_acks:
                 if self._drained:
                     return
                 await q.ack_ready.wait()
                 q.ack_ready.clear()
+                continue
+            if q.flow_acks:
+                await self._complete_flow_children(q)
+            if not q.acks:
                 continue
             batch, q.acks = q.acks, []
             wanted = 0 if self._stopping.is_set() else self.batch_size
@@ -532,6 +515,26 @@ class Worker:
             if self._start_jobs(q, fetched, count) and self.middleware:
                 self._notify("jobs_fetched", q.name, len(fetched) // 5)
 
+    async def _complete_flow_children(self, q: _QueueState) -> None:
+        """Flow children complete in batches too, with their parents' bookkeeping in the
+        same script (its KEYS span the parents' queues)."""
+        batch, q.flow_acks = q.flow_acks, []
+        head = [self._maxlen, *self.keep_completed.args()]
+        keys, args = tree_complete_call(q.layout, q.name, batch, head)
+        q.completing.update(ack[0] for ack in batch)
+        try:
+            replies = await self._call_script("tree_complete", q, args, keys)
+        finally:
+            q.completing.difference_update(ack[0] for ack in batch)
+        for (job_id, *_), (code, _parent) in zip(batch, replies, strict=True):
+            if code == 1:
+                self.stats.completed += 1
+            else:
+                self.stats.lease_lost += 1
+                log.warning("job %s: lease lost; its result was not written", job_id)
+                self._notify("lease_lost", q.name, job_id)
+            self._finish(q, job_id)
+
     # -- leases, stalls, heartbeat -----------------------------------------------------
 
     async def _renew_loop(self) -> None:
@@ -542,7 +545,7 @@ class Worker:
                 await self._renew(q)
 
     async def _renew(self, q: _QueueState) -> None:
-        finishing = q.completing.union(ack[0] for ack in q.acks)
+        finishing = q.completing.union(ack[0] for ack in q.acks + q.flow_acks)
         held = [(i, r) for i, r in q.running.items() if not r.lost and i not in finishing]
         if not held:
             return

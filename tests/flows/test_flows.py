@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -212,22 +211,6 @@ async def test_duplicate_ids_and_empty_chains_are_refused(
         await flows.chain([FlowJob("a", names[0], children=[FlowJob("b", names[1])])])
     assert caught.value.field == "steps[0].children"
     assert sum((await Queue(names[0], conn).counts()).values()) == 0
-
-
-async def test_a_stale_token_completes_nothing(
-    flows: Flows, conn: conveyor.Connection, names: tuple[str, str, str]
-) -> None:
-    from conveyor.flows.keys import tree_complete_call
-
-    await flows.add(three_levels(names, "fail"))
-    low = Queue(names[2], conn)
-    spec = {"flow": {"up": [[names[1], "mid", "fail"], [names[0], "top", "fail"]]}}
-    keys, args = tree_complete_call(names[2], "ok", low.keys.layout, spec,
-                                    [1000, -1, -1, "ok", "999", "1"])  # fmt: skip
-    assert await conn.scripts("tree_complete", keys, args) == [0, 0]
-    assert (await low.get_job("ok")).state == "waiting"
-    assert not await conn.client.hexists(Queue(names[1], conn).keys.key("flow:mid"), "x")
-    await asyncio.sleep(0)
 
 
 async def test_a_child_cancelled_while_waiting_tells_its_parent(

@@ -30,19 +30,36 @@ async def test_tree_complete_records_then_releases_the_parent(
     parent, child = Queue(f"{queue_name}-p", conn), Queue(f"{queue_name}-c", conn)
     await add_family(conn, parent.name, child.name, "fail")
     assert await conn.client.hget(flow_hash(parent.name, "p"), "pending") == "2"
-    for job_id, expected in (("c1", [1, 0]), ("c2", [1, 1])):
+    for job_id, expected in (("c1", [[1, 0]]), ("c2", [[1, 1]])):
         token, spec = await lease(conn, child, job_id)
-        head = [1000, -1, -1, job_id, token, json.dumps({"n": job_id})]
-        keys, args = tree_complete_call(child.name, job_id, child.keys.layout, spec, head)
+        job = (job_id, token, json.dumps({"n": job_id}), spec)
+        keys, args = tree_complete_call(child.keys.layout, child.name, [job], [1000, -1, -1])
         assert await conn.scripts("tree_complete", keys, args) == expected
         assert (await child.get_job(job_id)).state == "completed"
         # A second completion with the same (now stale) token is refused: nothing written.
-        assert await conn.scripts("tree_complete", keys, args) == [0, 0]
+        assert await conn.scripts("tree_complete", keys, args) == [[0, 0]]
     record = json.loads(await conn.client.hget(flow_hash(parent.name, "p"), f"{child.name}:c1"))
     assert record == {"state": "completed", "ignored": False, "result": '{"n": "c1"}'}
     assert await conn.client.hget(flow_hash(parent.name, "p"), "pending") == "0"
     assert await parent.list_ids("waiting") == ["p"]
     assert await conn.client.zcard(parent.keys.key("waiting-children")) == 0
+
+
+async def test_tree_complete_takes_a_batch_sharing_ancestor_keys(
+    conn: conveyor.Connection, queue_name: str
+) -> None:
+    parent, child = Queue(f"{queue_name}-p", conn), Queue(f"{queue_name}-c", conn)
+    await add_family(conn, parent.name, child.name, "fail")
+    jobs = []
+    for job_id in ("c1", "c2"):
+        token, spec = await lease(conn, child, job_id)
+        jobs.append((job_id, token, "1", spec))
+    jobs[0] = (*jobs[0][:1], "stale", *jobs[0][2:])
+    keys, args = tree_complete_call(child.keys.layout, child.name, jobs, [1000, -1, -1])
+    assert len(keys) == len(set(keys))  # the parent's block and hash appear once
+    assert await conn.scripts("tree_complete", keys, args) == [[0, 0], [1, 0]]
+    assert (await child.get_job("c1")).state == "active"
+    assert await conn.client.hget(flow_hash(parent.name, "p"), "pending") == "1"
 
 
 async def fail_child(conn: conveyor.Connection, child: Queue, job_id: str) -> list[int]:

@@ -30,25 +30,46 @@ def ancestors_of(spec: dict[str, Any]) -> list[list[str]]:
     return up
 
 
-def ancestor_call(
-    queue: str, job_id: str, layout: list[str], up: list[list[str]]
-) -> tuple[list[str], list[Any]]:
-    """KEYS (the child's layout, then a block and a flow hash per ancestor) and the ARGV
-    tail (child ref, first ancestor key index, count, then queue, id, policy each)."""
-    keys = list(layout)
-    tail: list[Any] = [f"{queue}:{job_id}", len(layout) + 1, len(up)]
-    for ancestor_queue, ancestor_id, policy in up:
-        keys += [*block(ancestor_queue), flow_hash(ancestor_queue, ancestor_id)]
-        tail += [ancestor_queue, ancestor_id, policy]
-    return keys, tail
+class KeyPlan:
+    """KEYS for a flow script: a queue layout first, then each ancestor's queue block and
+    flow hash, each key once; :meth:`ancestors` gives the ARGV that points at them."""
+
+    def __init__(self, layout: list[str]) -> None:
+        self.keys = list(layout)
+        self._blocks: dict[str, int] = {}
+        self._hashes: dict[str, int] = {}
+
+    def _block(self, queue: str) -> int:
+        if queue not in self._blocks:
+            self._blocks[queue] = len(self.keys) + 1
+            self.keys += block(queue)
+        return self._blocks[queue]
+
+    def _hash(self, queue: str, job_id: str) -> int:
+        key = flow_hash(queue, job_id)
+        if key not in self._hashes:
+            self.keys.append(key)
+            self._hashes[key] = len(self.keys)
+        return self._hashes[key]
+
+    def ancestors(self, up: list[list[str]]) -> list[Any]:
+        """Count, then per ancestor: block index, flow hash index, queue, id, policy."""
+        args: list[Any] = [len(up)]
+        for queue, job_id, policy in up:
+            args += [self._block(queue), self._hash(queue, job_id), queue, job_id, policy]
+        return args
 
 
 def tree_complete_call(
-    queue: str, job_id: str, layout: list[str], spec: dict[str, Any], head: list[Any]
+    layout: list[str], queue: str, jobs: list[tuple[str, str, str, dict[str, Any]]], head: list[Any]
 ) -> tuple[list[str], list[Any]]:
-    """``head``: events maxlen, keep count, keep age ms, id, token, result JSON."""
-    keys, tail = ancestor_call(queue, job_id, layout, ancestors_of(spec))
-    return keys, head + tail
+    """``jobs``: (id, token, result JSON, spec) each; ``head``: events maxlen, keep count,
+    keep age ms."""
+    plan = KeyPlan(layout)
+    args: list[Any] = [*head, len(jobs)]
+    for job_id, token, result, spec in jobs:
+        args += [job_id, token, result, f"{queue}:{job_id}", *plan.ancestors(ancestors_of(spec))]
+    return plan.keys, args
 
 
 def tree_fail_call(
@@ -56,13 +77,13 @@ def tree_fail_call(
 ) -> tuple[list[str], list[Any]]:
     """From ``fail.lua``'s ARGV to ``tree_fail.lua``'s (the final outcomes need no delay)."""
     maxlen, keep, age, jid, token, error, record, outcome, _delay, counted, reason = fail_args[:11]
-    keys, tail = ancestor_call(queue, job_id, layout, ancestors_of(spec))
+    plan = KeyPlan(layout)
     head = [maxlen, keep, age, jid, token, error, record, outcome, counted, reason]
-    return keys, head + tail
+    return plan.keys, [*head, f"{queue}:{job_id}", *plan.ancestors(ancestors_of(spec))]
 
 
 def tree_settle_call(
     queue: str, job_id: str, layout: list[str], spec: dict[str, Any], maxlen: int
 ) -> tuple[list[str], list[Any]]:
-    keys, tail = ancestor_call(queue, job_id, layout, ancestors_of(spec))
-    return keys, [maxlen, job_id, *tail]
+    plan = KeyPlan(layout)
+    return plan.keys, [maxlen, job_id, f"{queue}:{job_id}", *plan.ancestors(ancestors_of(spec))]

@@ -45,33 +45,39 @@ local function tree_bury(Q, id, now, maxlen, error_json)
   tree_emit(Q, maxlen, id, 'dead', {'reason', 'a child failed'})
 end
 
--- Tell the ancestors that a child ended. ARGV from `at` on: ancestor count n, then 3 per
--- ancestor, nearest first: queue name, job id, the failure policy of the node below it
--- (fail | ignore | continue). KEYS from `kfirst` on: per ancestor one queue block, then
--- its flow hash (pending count, and one field "<queue>:<id>" per finished child).
--- Returns 0 recorded, 1 the parent became runnable, 2 the parent failed (and so on up).
-local function tree_notify(at, kfirst, ref, state, payload, now, maxlen)
-  local n = tonumber(ARGV[at])
-  local width = #TREE_BLOCK + 1
+-- Read the ancestors of a child from ARGV[at]: count n, then 5 per ancestor, nearest first:
+-- KEYS index of its queue block, KEYS index of its flow hash (pending count, and one field
+-- "<queue>:<id>" per finished child), queue name, job id, and the failure policy of the
+-- node below it (fail | ignore | continue). Returns them and the ARGV index after them.
+local function tree_ancestors(at)
+  local n, list = tonumber(ARGV[at]), {}
   for i = 1, n do
-    local queue, id = ARGV[at + 3 * i - 2], ARGV[at + 3 * i - 1]
-    local policy = ARGV[at + 3 * i]
-    local Q = tree_queue(kfirst + (i - 1) * width)
-    local flow_hash = KEYS[kfirst + (i - 1) * width + #TREE_BLOCK]
+    local j = at + 5 * (i - 1)
+    list[i] = {Q = tree_queue(tonumber(ARGV[j + 1])), flow = KEYS[tonumber(ARGV[j + 2])],
+      queue = ARGV[j + 3], id = ARGV[j + 4], policy = ARGV[j + 5]}
+  end
+  return list, at + 1 + 5 * n
+end
+
+-- Tell the ancestors that a child ended (state completed | dead | cancelled; payload: its
+-- result or error JSON). Returns 0 recorded (or already recorded: idempotent), 1 the parent
+-- became runnable, 2 the parent failed (and each ancestor above whose policy is fail).
+local function tree_notify(ancestors, ref, state, payload, now, maxlen)
+  for _, A in ipairs(ancestors) do
     local failed = state ~= 'completed'
-    local record = {state = state, ignored = failed and policy == 'ignore'}
+    local record = {state = state, ignored = failed and A.policy == 'ignore'}
     if failed then record.error = payload else record.result = payload end
-    if redis.call('HSETNX', flow_hash, ref, cjson.encode(record)) == 0 then return 0 end
-    if redis.call('HGET', Q.state, id) ~= 'waiting-children' then return 0 end
-    if not (failed and policy == 'fail') then
-      if redis.call('HINCRBY', flow_hash, 'pending', -1) > 0 then return 0 end
-      tree_release(Q, id, maxlen)
+    if redis.call('HSETNX', A.flow, ref, cjson.encode(record)) == 0 then return 0 end
+    if redis.call('HGET', A.Q.state, A.id) ~= 'waiting-children' then return 0 end
+    if not (failed and A.policy == 'fail') then
+      if redis.call('HINCRBY', A.flow, 'pending', -1) > 0 then return 0 end
+      tree_release(A.Q, A.id, maxlen)
       return 1
     end
     payload = cjson.encode({type = 'ChildFailed',
       message = 'child ' .. ref .. ' ended ' .. state .. '; the failure policy is fail'})
-    tree_bury(Q, id, now, maxlen, payload)
-    ref, state = queue .. ':' .. id, 'dead'
+    tree_bury(A.Q, A.id, now, maxlen, payload)
+    ref, state = A.queue .. ':' .. A.id, 'dead'
   end
   return 2
 end

@@ -1,11 +1,10 @@
 -- tree_settle: tell a flow child's parent how the child ended when the script that ended it
 -- could not (the stall check, an operator's cancel); idempotent: an outcome already
 -- recorded is left alone.
--- KEYS: the child's queue layout, then from ARGV[4] on, per ancestor (nearest first): its
---   queue block (conveyor.flows.keys.TREE_BLOCK) and its flow hash (see _tree.lua).
--- ARGV: 1 events maxlen, 2 id, 3 the child's ref "<queue>:<id>", 4 KEYS index of the first
---       ancestor block, 5 ancestor count n, then 3 per ancestor: queue, id, failure policy
---       of the node below it
+-- KEYS: the child's queue layout, then the queue blocks (conveyor.flows.keys.TREE_BLOCK)
+--   and flow hashes of its ancestors (see _tree.lua).
+-- ARGV: 1 events maxlen, 2 id, 3 the child's ref "<queue>:<id>", then from 4 its ancestors
+--       (see tree_ancestors in _tree.lua)
 -- Returns: -1 the child has not ended (nothing written), else what the parent did:
 --   0 recorded (or already recorded), 1 it became runnable, 2 it failed.
 local maxlen, id = ARGV[1], ARGV[2]
@@ -18,4 +17,4 @@ else
   payload = redis.call('HGET', F.error, id) or cjson.encode({type = 'Cancelled',
     message = 'ended ' .. state .. ' without an error'})
 end
-return tree_notify(5, tonumber(ARGV[4]), ARGV[3], state, payload, now_ms(), maxlen)
+return tree_notify(tree_ancestors(4), ARGV[3], state, payload, now_ms(), maxlen)

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,12 @@ import conveyor
 from conveyor import JobContext, JobOptions, Queue, Worker
 from conveyor.observability import correlation
 from conveyor.observability.correlation import CorrelationMiddleware, InvalidCorrelationId
-from conveyor.observability.logging import LoggingMiddleware, configure
+from conveyor.observability.logging import (
+    BatchingStreamHandler,
+    JsonFormatter,
+    LoggingMiddleware,
+    configure,
+)
 from tests.conftest import running, wait_for_state
 
 
@@ -148,3 +154,32 @@ def test_records_name_the_process_after_a_fork() -> None:
     assert int(os.read(read, 32)) == pid
     middleware.lease_lost("q", "j")
     assert seen == [os.getpid()]
+
+
+class Flushes(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushed = threading.Event()
+
+    def flush(self) -> None:
+        super().flush()
+        self.flushed.set()
+
+
+def test_info_lines_are_flushed_soon_warnings_at_once() -> None:
+    stream = Flushes()
+    handler = BatchingStreamHandler(stream, interval=0.05)
+    handler.setFormatter(JsonFormatter())
+    info = logging.makeLogRecord({"msg": "job.completed", "levelno": logging.INFO})
+    handler.handle(info)
+    assert not stream.flushed.is_set()  # no system call per line
+    assert stream.flushed.wait(5)  # but the flusher thread got to it
+    stream.flushed.clear()
+    warning = logging.makeLogRecord({"msg": "job.retry", "levelno": logging.WARNING})
+    handler.handle(warning)
+    assert stream.flushed.is_set()
+    assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == [
+        "job.completed",
+        "job.retry",
+    ]
+    handler.close()

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
 import weakref
@@ -134,6 +135,53 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
+class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Flushes at WARNING and above at once, other lines at most ``interval`` seconds late.
+
+    A flush is a system call per line, which stalls the worker's event loop; a daemon
+    thread flushes what is pending so nothing waits longer than ``interval``.
+    """
+
+    def __init__(self, stream: IO[str], interval: float = 0.5) -> None:
+        super().__init__(stream)
+        self.interval = interval
+        self._dirty = False
+        self._closed = False
+        self._flusher: threading.Thread | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+            return
+        if record.levelno >= logging.WARNING:
+            self.flush()
+            return
+        self._dirty = True
+        if self._flusher is None:
+            self._flusher = threading.Thread(target=self._flush_pending, daemon=True)
+            self._flusher.start()
+
+    def _flush_pending(self) -> None:
+        while not self._closed:
+            time.sleep(self.interval)
+            if self._dirty:
+                try:
+                    self.flush()
+                except (OSError, ValueError):  # the stream was closed under us
+                    return
+
+    def flush(self) -> None:
+        self._dirty = False
+        super().flush()
+
+    def close(self) -> None:
+        self._closed = True
+        self.flush()
+        super().close()
+
+
 def check_level(level: str | int) -> int:
     if isinstance(level, int) and not isinstance(level, bool):
         return level
@@ -161,7 +209,7 @@ def configure(
         raise ConfigError("log_format", f"use auto, json or console, got {format!r}")
     stream = stream or sys.stderr
     tty = format == "console" or (format == "auto" and stream.isatty())
-    handler = logging.StreamHandler(stream)
+    handler = BatchingStreamHandler(stream) if not tty else logging.StreamHandler(stream)
     handler.setFormatter(ConsoleFormatter(redactor) if tty else JsonFormatter(redactor))
     handler.set_name("conveyor.observability")
     logger = logging.getLogger(LOGGER)

@@ -8,6 +8,7 @@ from typing import Any
 
 import conveyor
 from conveyor import CallNext, JobContext, JobOptions, Middleware, Queue
+from conveyor.middleware import chain
 from tests.conftest import running, wait_for_state
 
 
@@ -85,3 +86,12 @@ async def test_lifecycle_hooks_and_ready_time(conn: conveyor.Connection, queue_n
     assert hooks.events[-1] == ("stopped", "w-1", (queue_name,))
     (ready,) = hooks.ready
     assert ready is not None and before + 0.199 <= ready <= time.time()  # ms resolution
+
+
+def test_layers_without_around_job_are_left_out_of_the_chain() -> None:
+    async def handler() -> str:
+        return "done"
+
+    ctx: Any = None
+    assert chain([Middleware(), Middleware()], ctx, None, handler) is handler
+    assert chain([Recorder()], ctx, None, handler) is not handler

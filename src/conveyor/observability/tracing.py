@@ -42,13 +42,22 @@ class TracingMiddleware(Middleware):
 
     def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
         self.tracer = trace.get_tracer("conveyor", __version__, tracer_provider=tracer_provider)
-        self._explicit = tracer_provider is not None
+        self._sdk = tracer_provider is not None
+        self._until_check = 0
 
     def _recording(self) -> bool:
-        """False while no SDK is configured: then spans would be no-ops, so none are made."""
-        if self._explicit:
+        """False while no SDK is configured: then spans would be no-ops, so none are made.
+
+        Looking the provider up reads the environment, so it is done every 1000 calls; a
+        provider set later is seen within 1000 jobs, and one set once is kept for good.
+        """
+        if self._sdk:
             return True
-        return not isinstance(trace.get_tracer_provider(), _NO_SDK)
+        self._until_check -= 1
+        if self._until_check < 0:
+            self._until_check = 1000
+            self._sdk = not isinstance(trace.get_tracer_provider(), _NO_SDK)
+        return self._sdk
 
     def before_enqueue(self, queue: str, name: str, options: JobOptions) -> JobOptions:
         if not self._recording() and not trace.get_current_span().get_span_context().is_valid:

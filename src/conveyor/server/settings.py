@@ -51,7 +51,9 @@ class ServerSettings(BaseSettings):
     sensitive_fields: tuple[str, ...] = DEFAULT_SENSITIVE
     redact_card_numbers: bool = True
     cors_origins: tuple[str, ...] = ()
-    redis_timeout: float = Field(default=2.0, gt=0, le=60)
+    # Long enough that a busy event loop reading a reply late is not taken for an outage;
+    # a Redis that is down refuses connections at once anyway.
+    redis_timeout: float = Field(default=5.0, gt=0, le=60)
     health: HealthThresholds = HealthThresholds()
     queue_health: dict[str, HealthThresholds] = {}
 

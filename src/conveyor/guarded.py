@@ -79,22 +79,34 @@ def guard_bulk(
     max_bytes: int,
     hook: OptionsHook | None,
     admission: Admission | None,
-) -> tuple[list[tuple[str, Any, JobOptions]], list[GuardedJob] | None]:
+) -> tuple[list[BulkItem], list[GuardedJob] | None]:
     """The bulk items with producer hooks applied, and their guarded form when any of them
     (or the queue's admission limits) needs one; ``None`` keeps them on the plain path."""
-    normalised = []
+    if hook is None and admission is None:
+        items = items if isinstance(items, list) else list(items)
+        if not any(_guarded_item(item) for item in items):
+            return items, None  # the plain path: prepare_bulk checks each item itself
+    triples = []
     for index, item in enumerate(items):
         name, data, options = normalise_bulk_item(item, index)
-        normalised.append((name, data, hook(name, options) if hook else options))
-    if admission is None and not any(o.dedup or o.idempotency_key for _, _, o in normalised):
+        triples.append((name, data, hook(name, options) if hook else options))
+    normalised: list[BulkItem] = list(triples)
+    if admission is None and not any(o.dedup or o.idempotency_key for _, _, o in triples):
         return normalised, None
     guarded = []
-    for index, (name, data, options) in enumerate(normalised):
+    for index, (name, data, options) in enumerate(triples):
         try:
             guarded.append(guard(name, data, options, defaults, max_bytes))
         except InvalidJobData as exc:
             raise type(exc)(f"jobs[{index}].{exc.field}", exc.message) from None
     return normalised, guarded
+
+
+def _guarded_item(item: object) -> bool:
+    if not isinstance(item, tuple | list) or len(item) != 3:
+        return False
+    options = item[2]
+    return isinstance(options, JobOptions) and bool(options.dedup or options.idempotency_key)
 
 
 def needs_guard(options: JobOptions, admission: Admission | None) -> bool:

@@ -100,7 +100,8 @@ class JobOptions:
             raise InvalidJobOptions("dedup", "must be a conveyor.Dedup")
         if self.idempotency_key is not None:
             check_key(self.idempotency_key, "idempotency_key")
-        check_window(self.idempotency_ttl, "idempotency_ttl")
+        if self.idempotency_ttl != DEFAULT_IDEMPOTENCY_TTL:
+            check_window(self.idempotency_ttl, "idempotency_ttl")
         if self.group is not None:
             check_group(self.group)
         if self.deadline is not None:

@@ -20,11 +20,11 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     RedisConnectionError, RedisTimeoutError, ConnectionError, OSError,
 )  # fmt: skip
 SOCKET_TIMEOUT = 15.0  # longer than any blocking call Conveyor makes
-RETRIES = 8  # ~1 s of capped, jittered backoff before a command gives up
+RETRIES = 4  # per connect and per command (redis-py nests them): a producer gives up after ~1-3 s
 
 
 def _retry_policy(module: Any) -> Any:
-    backoff = ExponentialWithJitterBackoff(base=0.02, cap=1.0)
+    backoff = ExponentialWithJitterBackoff(base=0.05, cap=1.0)
     return module.retry.Retry(backoff, RETRIES, supported_errors=TRANSIENT_ERRORS)
 
 

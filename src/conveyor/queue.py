@@ -35,6 +35,7 @@ from conveyor.job import (
 )  # fmt: skip
 from conveyor.keys import GLOBAL_QUEUES, JOB_FIELDS, QueueKeys
 from conveyor.middleware import Middleware, before_enqueue
+from conveyor.scripts import UNREACHABLE, unavailable
 from conveyor.validation import check_job_id, check_queue_name, encode_json
 
 MAX_PAGE = 1000
@@ -108,7 +109,10 @@ class Queue:
 
     async def _register(self) -> None:
         if not self._registered:
-            await self.connection.client.sadd(GLOBAL_QUEUES, self.name)
+            try:
+                await self.connection.client.sadd(GLOBAL_QUEUES, self.name)
+            except UNREACHABLE as exc:
+                raise unavailable("register the queue", exc) from exc
             self._registered = True
 
     # -- producing ---------------------------------------------------------------------

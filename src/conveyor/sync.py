@@ -22,6 +22,7 @@ from conveyor.job import BUILTIN_DEFAULTS, Enqueued, Job, JobOptions, JobState
 from conveyor.keys import GLOBAL_QUEUES, JOB_FIELDS, QueueKeys
 from conveyor.middleware import Middleware, before_enqueue
 from conveyor.queue import BULK_CHUNK
+from conveyor.scripts import UNREACHABLE, unavailable
 from conveyor.validation import check_job_id, check_queue_name
 
 
@@ -58,7 +59,10 @@ class SyncQueue:
 
     def _register(self) -> None:
         if not self._registered:
-            self.connection.client.sadd(GLOBAL_QUEUES, self.name)
+            try:
+                self.connection.client.sadd(GLOBAL_QUEUES, self.name)
+            except UNREACHABLE as exc:
+                raise unavailable("register the queue", exc) from exc
             self._registered = True
 
     def add(self, name: str, data: Any = None, options: JobOptions | None = None) -> Enqueued:

@@ -6,6 +6,8 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+import pytest
+
 import conveyor
 from conveyor import EmbeddedRedis, JobOptions, Queue, Retention, Worker
 from conveyor.config import Settings
@@ -92,5 +94,26 @@ async def test_restarting_redis_twice_under_load_loses_nothing(
         for job_id in list(acked)[:: max(1, len(acked) // 50)]:
             job_record = await queue.get_job(job_id)
             assert job_record.state == "completed" and job_record.result == int(job_id[1:])
+    finally:
+        await conn.close()
+
+
+async def test_a_producer_gets_a_typed_error_when_redis_stays_down(
+    own_server: EmbeddedRedis, settings: Settings, queue_name: str
+) -> None:
+    conn = await conveyor.connect(own_server.url, settings=settings)
+    queue = Queue(queue_name, conn)
+    await queue.add("job", 1)
+    own_server.kill()
+    try:
+        with pytest.raises(conveyor.RedisUnavailable, match="CONVEYOR_REDIS_URL"):
+            await queue.add("job", 2)
+        sync_conn = conveyor.connect_sync(own_server.url, settings=settings)
+        with pytest.raises(conveyor.RedisUnavailable):
+            conveyor.SyncQueue(queue_name, sync_conn).add("job", 3)
+        sync_conn.close()
+        own_server.start()  # and the same client carries on once Redis is back
+        assert (await queue.add("job", 4)).id
+        assert (await queue.counts())["waiting"] == 2  # AOF kept the first; the second never landed
     finally:
         await conn.close()

@@ -11,7 +11,10 @@ from importlib import resources
 from typing import Any
 
 from redis.commands.core import AsyncScript, Script
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from conveyor.errors import RedisUnavailable
 from conveyor.keys import JOB_FIELDS, QUEUE_STRUCTURES
 
 SCRIPT_NAMES = (
@@ -59,6 +62,17 @@ def source(name: str) -> str:
     return flow_base + prelude + "\n" + flow + "\n" + script
 
 
+#: What the client raises once its own retries (capped, jittered backoff) are used up.
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ConnectionRefusedError)
+
+
+def unavailable(script: str, exc: Exception) -> RedisUnavailable:
+    return RedisUnavailable(
+        f"Redis did not answer {script!r} after the client's retries ({exc}); "
+        "check that it is running and that CONVEYOR_REDIS_URL points at it"
+    )
+
+
 class AsyncScripts:
     """Registered scripts for an async client; EVALSHA with a reload after NOSCRIPT."""
 
@@ -70,7 +84,10 @@ class AsyncScripts:
     async def __call__(
         self, name: str, keys: list[str], args: list[Any], client: Any = None
     ) -> Any:
-        return await self._scripts[name](keys=keys, args=args, client=client)
+        try:
+            return await self._scripts[name](keys=keys, args=args, client=client)
+        except UNREACHABLE as exc:
+            raise unavailable(name, exc) from exc
 
 
 class SyncScripts:
@@ -82,4 +99,7 @@ class SyncScripts:
         }
 
     def __call__(self, name: str, keys: list[str], args: list[Any], client: Any = None) -> Any:
-        return self._scripts[name](keys=keys, args=args, client=client)
+        try:
+            return self._scripts[name](keys=keys, args=args, client=client)
+        except UNREACHABLE as exc:
+            raise unavailable(name, exc) from exc

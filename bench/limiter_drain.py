@@ -6,7 +6,10 @@ Each run starts a fresh embedded redis-server, enqueues the jobs, then times one
 process (one asyncio loop) draining them. The keyed run gives every job a group (one of
 ``--keys``) and sets a per-group rate limit (``keyed``; with ``--mode all`` also a per-group
 concurrency limit, ``keyed+conc``) that does not bind, so the figure is the cost of the
-bookkeeping alone. Prints the median of ``--runs`` for each mode.
+bookkeeping alone. Prints, per mode, the median of ``--runs`` of: the wall-clock drain rate;
+the CPU time per job of the worker process and of redis-server, and the rate they allow
+when each has a core to itself (stable on a shared, busy machine, unlike wall time); and
+the Redis commands run per job, scripts' inner calls included.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import conveyor
@@ -57,8 +61,26 @@ async def redis_calls(conn: conveyor.Connection) -> int:
     return sum(int(entry["calls"]) for name, entry in stats.items() if name not in skip)
 
 
-async def drain_once(jobs: int, keys: int, mode: str) -> tuple[float, float]:
-    """Jobs per second, and Redis commands per job (load-independent)."""
+async def redis_cpu(conn: conveyor.Connection) -> float:
+    info = await conn.client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+@dataclass
+class Run:
+    rate: float  # jobs/s, wall clock
+    calls: float  # Redis commands per job
+    worker_us: float  # CPU µs per job in the worker process
+    redis_us: float  # CPU µs per job in redis-server
+
+    @property
+    def cpu_bound_rate(self) -> float:
+        """Jobs/s if each process had a core to itself: the busier one sets the pace."""
+        return 1e6 / max(self.worker_us, self.redis_us)
+
+
+async def drain_once(jobs: int, keys: int, mode: str) -> Run:
+    """Wall-clock rate, and the load-independent costs: Redis commands and CPU per job."""
     keyed = mode != "plain"
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(tmp, appendonly=False) as server:
         conn = await conveyor.connect(server.url, settings=Settings())
@@ -78,12 +100,15 @@ async def drain_once(jobs: int, keys: int, mode: str) -> tuple[float, float]:
                 middleware=[done],
             )  # fmt: skip
             task = asyncio.create_task(worker.run())
-            start = time.perf_counter()
+            redis_start = await redis_cpu(conn)
+            start, cpu = time.perf_counter(), time.process_time()
             await done.event.wait()
-            elapsed = time.perf_counter() - start
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+            redis_used = await redis_cpu(conn) - redis_start
             worker.stop()
             await task
-            return jobs / elapsed, await redis_calls(conn) / jobs
+            calls = await redis_calls(conn) / jobs
+            return Run(jobs / elapsed, calls, cpu / jobs * 1e6, redis_used / jobs * 1e6)
         finally:
             await conn.close()
 
@@ -100,21 +125,26 @@ def main(argv: list[str]) -> None:
     modes = {"both": ("plain", "keyed"), "all": ("plain", "keyed", "keyed+conc")}.get(
         args.mode, (args.mode,)
     )
-    rates: dict[str, list[float]] = {mode: [] for mode in modes}
-    calls: dict[str, float] = {}
+    runs: dict[str, list[Run]] = {mode: [] for mode in modes}
     for _ in range(args.runs):  # interleaved, so a busy moment hits both modes alike
         for mode in modes:
-            rate, calls[mode] = asyncio.run(drain_once(args.jobs, args.keys, mode))
-            rates[mode].append(rate)
-    medians = {mode: statistics.median(runs) for mode, runs in rates.items()}
-    for mode, runs in rates.items():
-        shown = ", ".join(f"{r:,.0f}" for r in runs)
+            runs[mode].append(asyncio.run(drain_once(args.jobs, args.keys, mode)))
+    wall = {mode: statistics.median(r.rate for r in done) for mode, done in runs.items()}
+    cpu = {mode: statistics.median(r.cpu_bound_rate for r in done) for mode, done in runs.items()}
+    for mode, done in runs.items():
+        shown = ", ".join(f"{r.rate:,.0f}" for r in done)
+        worker_us = statistics.median(r.worker_us for r in done)
+        redis_us = statistics.median(r.redis_us for r in done)
         print(
-            f"{mode:>10}: median {medians[mode]:,.0f} jobs/s  (runs: {shown}); "
-            f"{calls[mode]:.1f} Redis commands per job"
+            f"{mode:>10}: wall {wall[mode]:,.0f} jobs/s (runs: {shown}); CPU per job: worker "
+            f"{worker_us:.0f} µs, redis {redis_us:.0f} µs -> {cpu[mode]:,.0f} jobs/s "
+            f"CPU-bound; {done[0].calls:.1f} Redis commands per job"
         )
     for mode in modes[1:]:
-        print(f"{mode} / plain = {medians[mode] / medians['plain']:.1%}")
+        print(
+            f"{mode} / plain: wall {wall[mode] / wall['plain']:.1%}, "
+            f"CPU-bound {cpu[mode] / cpu['plain']:.1%}"
+        )
 
 
 if __name__ == "__main__":

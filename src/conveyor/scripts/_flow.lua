@@ -262,10 +262,6 @@ local function reopens(lane, period, now)
   return tonumber(string.sub(head[1], #lane + 2, #lane + 18)) + period
 end
 
-local function log_start(lane, id, now)
-  redis.call('ZADD', FC.log, 0, lane .. '\0' .. pad(now) .. '\0' .. id)
-end
-
 -- How many jobs the queue-wide limits let this fetch start, and when more may start if
 -- the rate window is what stops it (-1: not known, a finished job will wake a worker).
 local function queue_budget(cfg, count, now)
@@ -293,85 +289,112 @@ local function log_expires(cfg, lane, now)
   if rate then redis.call('ZADD', FC.logexp, 'GT', int(now + rate.period), lane) end
 end
 
--- 'ok' and the group's rate (or nil), or why it may not start a job now: 'full', or
--- 'rate' and when its window reopens.
-local function lane_allows(cfg, lane, now)
-  local rate, conc = lane_limits(cfg, lane)
-  if rate and window(lane, rate.n, rate.period, now) >= rate.n then
-    return 'rate', reopens(lane, rate.period, now)
+-- One fetch's bookkeeping. Writes that many jobs share are collected and made once at the
+-- end (flush): log entries, taken jobs' removal from their lines, the rotation.
+local function new_batch(cfg, now, start)
+  return {cfg = cfg, now = now, start = start, taken = 0, log = {}, lined = {}, took = {},
+    again = {}, back = {}}
+end
+
+-- Start `id`, counting it against the queue's window and, with `rate`, its group's.
+local function begin(b, id, lane, rate)
+  b.start(id)
+  b.taken = b.taken + 1
+  local stamp = '\0' .. pad(b.now) .. '\0' .. id
+  if b.cfg.rate then b.log[#b.log + 1] = QUEUE_LANE .. stamp end
+  if rate then b.log[#b.log + 1] = lane .. stamp end
+end
+
+local CHUNK = 200 -- members per variadic call: unpack() has a stack limit
+local function call_chunked(command, key, members, with_scores)
+  local step = with_scores and 2 or 1
+  for first = 1, #members, CHUNK * step do
+    local args = {command, key}
+    for i = first, math.min(first + CHUNK * step - 1, #members) do
+      if not with_scores and command == 'ZADD' then args[#args + 1] = 0 end
+      args[#args + 1] = members[i]
+    end
+    redis.call(unpack(args))
+  end
+end
+
+local function flush(b)
+  call_chunked('ZADD', FC.log, b.log, false)
+  call_chunked('ZREM', FC.jobs, b.lined, false)
+  call_chunked('ZADD', FC.lanes, b.back, true)
+end
+
+local function take_plain(b, n)
+  if n <= 0 then return end
+  local popped = redis.call('ZPOPMIN', K_WAIT, n)
+  for i = 1, #popped, 2 do begin(b, popped[i], nil, nil) end
+end
+
+-- Serve one group: start its next job if its limits allow; a group with more jobs goes on
+-- `again` (served again after every other ready group), one held back goes to blocked or
+-- full, an empty one leaves the rotation.
+local function serve(b, lane)
+  local rate, conc = lane_limits(b.cfg, lane)
+  local took = b.took[lane] or 0
+  if rate and window(lane, rate.n - took, rate.period, b.now) + took >= rate.n then
+    redis.call('ZADD', FC.blocked, int(reopens(lane, rate.period, b.now)), lane)
+    return
   end
   -- Take the slot first and give it back if over: one write instead of a read and a write.
   if conc and redis.call('HINCRBY', FC.inflight, lane, 1) > conc then
     give_back(lane)
-    return 'full'
-  end
-  return 'ok', rate, conc
-end
-
--- Count a started job against the queue's window and, for a grouped job, its group's
--- (a group under a concurrency limit had its slot taken by lane_allows).
-local function note_start(cfg, lane_rate, lane, id, now)
-  if cfg.rate then log_start(QUEUE_LANE, id, now) end
-  if lane_rate then log_start(lane, id, now) end
-end
-
-local function take_plain(cfg, n, now, start)
-  if n <= 0 then return 0 end
-  local popped = redis.call('ZPOPMIN', K_WAIT, n)
-  for i = 1, #popped, 2 do
-    start(popped[i])
-    note_start(cfg, nil, nil, popped[i], now)
-  end
-  return #popped / 2
-end
-
--- Visit one group: start its head job if its limits allow, then send the group to the back
--- of the rotation (or to blocked/full, or drop it when it has no more jobs).
-local function visit(cfg, lane, now, start, turn)
-  local verdict, detail, conc = lane_allows(cfg, lane, now)
-  if verdict ~= 'ok' then
-    redis.call('ZREM', FC.lanes, lane)
-    if verdict == 'full' then
-      redis.call('SADD', FC.full, lane)
-      any_full = true
-    else redis.call('ZADD', FC.blocked, int(detail), lane) end
-    return 0
+    redis.call('SADD', FC.full, lane)
+    any_full = true
+    return
   end
   local low, high = lane_range(lane)
-  local head = redis.call('ZRANGE', FC.jobs, low, high, 'BYLEX', 'LIMIT', 0, 2)
+  local head = redis.call('ZRANGE', FC.jobs, low, high, 'BYLEX', 'LIMIT', took, 2)
   if #head == 0 then
     if conc then give_back(lane) end
-    redis.call('ZREM', FC.lanes, lane)
-    log_expires(cfg, lane, now)
-    return 0
+    log_expires(b.cfg, lane, b.now)
+    return
   end
-  redis.call('ZREM', FC.jobs, head[1])
-  local id = string.sub(head[1], #lane + 20)
-  start(id)
-  note_start(cfg, detail, lane, id, now)
+  b.lined[#b.lined + 1] = head[1]
+  b.took[lane] = took + 1
+  begin(b, string.sub(head[1], #lane + 20), lane, rate)
   if #head == 2 then
-    redis.call('ZADD', FC.lanes, 'XX', turn, lane)
+    b.again[#b.again + 1] = lane
   else
-    redis.call('ZREM', FC.lanes, lane)
-    log_expires(cfg, lane, now)
+    log_expires(b.cfg, lane, b.now)
   end
-  return 1
 end
 
--- Round-robin over the groups: one job per group per turn, groups in turn order.
-local function take_lanes(cfg, n, now, start)
-  local taken = 0
-  local turn = tonumber(redis.call('GET', FC.turn) or '0')
-  while taken < n do
-    local lanes = redis.call('ZRANGE', FC.lanes, 0, n - taken - 1)
-    if #lanes == 0 then break end
-    for _, lane in ipairs(lanes) do
-      turn = turn + 1
-      taken = taken + visit(cfg, lane, now, start, turn)
+-- Round-robin over the groups: one job per group per turn, groups in turn order. Groups
+-- are popped from the rotation as needed; those served and with jobs left go back behind
+-- the others (new turns), those not reached keep their turn.
+local function take_lanes(b, n)
+  local goal = b.taken + n
+  local drained = false
+  while b.taken < goal and not drained do
+    local want = goal - b.taken
+    local popped = redis.call('ZPOPMIN', FC.lanes, want)
+    drained = #popped < 2 * want
+    for i = 1, #popped, 2 do
+      if b.taken < goal then
+        serve(b, popped[i])
+      else
+        b.back[#b.back + 1] = popped[i + 1]
+        b.back[#b.back + 1] = popped[i]
+      end
     end
   end
+  local next_again = 1
+  while b.taken < goal and next_again <= #b.again do
+    serve(b, b.again[next_again]) -- may append the group to `again` once more
+    next_again = next_again + 1
+  end
+  local turn = tonumber(redis.call('GET', FC.turn) or '0')
+  for i = next_again, #b.again do
+    turn = turn + 1
+    b.back[#b.back + 1] = turn
+    b.back[#b.back + 1] = b.again[i]
+  end
   redis.call('SET', FC.turn, turn)
-  return taken
 end
 
 -- The flow-controlled fetch: sweep deadlines, reopen windows, apply the queue-wide limits,
@@ -385,12 +408,14 @@ function flow.fetch(count, now, maxlen, start)
   local cfg = flow.config()
   local budget, reopen = queue_budget(cfg, count, now)
   if budget <= 0 then return reopen end
+  local b = new_batch(cfg, now, start)
   local lanes = redis.call('ZCARD', FC.lanes)
-  local taken = take_plain(cfg, math.ceil(budget / (lanes + 1)), now, start)
-  if lanes > 0 then taken = taken + take_lanes(cfg, budget - taken, now, start) end
-  taken = taken + take_plain(cfg, budget - taken, now, start)
+  take_plain(b, math.ceil(budget / (lanes + 1)))
+  if lanes > 0 then take_lanes(b, budget - b.taken) end
+  take_plain(b, budget - b.taken)
+  flush(b)
   -- Others may be blocked on the marker: pass the wake-up on while work remains.
-  if taken > 0 and redis.call('ZCARD', K_WAIT) + redis.call('ZCARD', FC.lanes) > 0 then
+  if b.taken > 0 and redis.call('ZCARD', K_WAIT) + redis.call('ZCARD', FC.lanes) > 0 then
     wake_worker()
   end
   local next_blocked = redis.call('ZRANGE', FC.blocked, 0, 0, 'WITHSCORES')

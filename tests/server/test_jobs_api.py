@@ -133,6 +133,8 @@ async def test_retry_cancel_promote_priority_remove(
     assert r.status_code == 204
     r = await operator.get(jobs_url(queue, f"/{delayed.id}"))
     assert r.status_code == 404 and r.json()["error"]["code"] == "job_not_found"
+    r = await operator.post(jobs_url(queue, f"/{delayed.id}/priority"), json={"priority": 1})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "job_not_found"
 
     dead = await queue.add("boom", {"v": 1})
     async with start_worker({"boom": boom}):

@@ -21,7 +21,8 @@ bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: B
 UNAUTHORIZED_MESSAGE = "a valid API key is required: Authorization: Bearer <key>"
 
 
-def get_ctx(request: Request) -> ServerContext:
+async def get_ctx(request: Request) -> ServerContext:
+    # async on purpose: FastAPI runs plain-def dependencies in a thread pool.
     ctx: ServerContext = request.app.state.ctx
     return ctx
 

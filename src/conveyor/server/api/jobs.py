@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from conveyor.errors import InvalidStateTransition, JobNotFound
 from conveyor.job import Job, JobState
 from conveyor.queue import Queue
 from conveyor.server.api.common import Cursor, Limit, offset_of
@@ -124,7 +125,7 @@ def _job_id(job_id: str) -> str:
 
 @router.get("/{job_id}", name="get_job")
 async def get_job(queue: str, job_id: str, ctx: Ctx, who: Viewer) -> dict[str, Any]:
-    q = await open_queue(ctx, who, queue)
+    q = await open_queue(ctx, who, queue, must_exist=False)  # a missing job is a 404
     return job_detail(await q.get_job(_job_id(job_id)), who, ctx.redactor)
 
 
@@ -133,7 +134,7 @@ async def retry_job(
     queue: str, job_id: str, ctx: Ctx, who: Operator, body: RetryIn | None = None
 ) -> dict[str, Any]:
     """Run a dead or cancelled job again with fresh attempts; optionally with new data."""
-    q = await open_queue(ctx, who, queue)
+    q = await open_queue(ctx, who, queue, must_exist=False)  # a missing job is a 404
     if body is not None and body.replace_data:
         await q.retry(_job_id(job_id), data=body.data)
     else:
@@ -143,14 +144,14 @@ async def retry_job(
 
 @router.post("/{job_id}/cancel", name="cancel_job")
 async def cancel_job(queue: str, job_id: str, ctx: Ctx, who: Operator) -> dict[str, Any]:
-    q = await open_queue(ctx, who, queue)
+    q = await open_queue(ctx, who, queue, must_exist=False)  # a missing job is a 404
     outcome = await q.cancel(_job_id(job_id), f"cancelled through the API by {who.name}")
     return {"id": job_id, "cancel": outcome}
 
 
 @router.post("/{job_id}/promote", name="promote_job")
 async def promote_job(queue: str, job_id: str, ctx: Ctx, who: Operator) -> dict[str, Any]:
-    q = await open_queue(ctx, who, queue)
+    q = await open_queue(ctx, who, queue, must_exist=False)  # a missing job is a 404
     await q.promote(_job_id(job_id))
     return {"id": job_id, "state": "waiting"}
 
@@ -159,14 +160,19 @@ async def promote_job(queue: str, job_id: str, ctx: Ctx, who: Operator) -> dict[
 async def change_priority(
     queue: str, job_id: str, body: PriorityIn, ctx: Ctx, who: Operator
 ) -> dict[str, Any]:
-    q = await open_queue(ctx, who, queue)
-    await q.change_priority(_job_id(job_id), body.priority)
+    q = await open_queue(ctx, who, queue, must_exist=False)  # a missing job is a 404
+    try:
+        await q.change_priority(_job_id(job_id), body.priority)
+    except InvalidStateTransition as exc:
+        if exc.state is None:  # the engine reports a missing job as a refused transition
+            raise JobNotFound(q.name, job_id) from None
+        raise
     return {"id": job_id, "priority": body.priority}
 
 
 @router.delete("/{job_id}", status_code=204, name="remove_job")
 async def remove_job(queue: str, job_id: str, ctx: Ctx, who: Operator) -> Response:
     """Delete a job that is not running (409 while it is active)."""
-    q = await open_queue(ctx, who, queue)
+    q = await open_queue(ctx, who, queue, must_exist=False)  # a missing job is a 404
     await q.remove(_job_id(job_id))
     return Response(status_code=204)

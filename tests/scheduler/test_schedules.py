@@ -197,3 +197,6 @@ async def test_a_broken_definition_does_not_stop_the_others(
     scheduler = Scheduler(conn, [queue_name])
     await scheduler.tick()
     assert scheduler.fired == 1
+    # Listing skips what it cannot read instead of failing for every schedule.
+    assert [i.schedule.id for i in await schedules.list()] == ["good"]
+    await schedules.remove("bad")

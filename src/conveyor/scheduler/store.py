@@ -8,6 +8,7 @@ the queues that have schedules, for schedulers that serve every queue.
 from __future__ import annotations
 
 import builtins
+import logging
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -20,6 +21,8 @@ from conveyor.job import BUILTIN_DEFAULTS, Enqueued
 from conveyor.keys import PREFIX, QueueKeys
 from conveyor.scheduler.model import Schedule, check_schedule_id, from_ms, ms
 from conveyor.validation import check_queue_name
+
+log = logging.getLogger("conveyor.scheduler")
 
 SCHEDULED_QUEUES = f"{PREFIX}:schedules"
 SCHEDULE_STRUCTURES = ("sched:def", "sched:next", "sched:runs", "sched:paused", "sched:last")
@@ -135,12 +138,19 @@ class Schedules:
         pipe.hmget(key("sched:paused"), ids)
         defs, nexts, lasts, runs, paused = await pipe.execute()
         rows = zip(defs, nexts, lasts, runs, paused, strict=True)
-        return [None if row[0] is None else _info(*row) for row in rows]
+        return [None if row[0] is None else _info(self.queue, *row) for row in rows]
 
 
-def _info(definition: str, nxt: Any, last: Any, runs: Any, paused: Any) -> ScheduleInfo:
+def _info(
+    queue: str, definition: str, nxt: Any, last: Any, runs: Any, paused: Any
+) -> ScheduleInfo | None:
+    try:
+        schedule = Schedule.from_json(definition)
+    except (ValueError, KeyError, TypeError):  # ValidationError is a ValueError
+        log.warning("queue %s: unreadable schedule definition %.200s", queue, definition)
+        return None
     return ScheduleInfo(
-        schedule=Schedule.from_json(definition),
+        schedule=schedule,
         next_fire=from_ms(int(nxt)) if nxt is not None else None,
         last_fire=from_ms(int(last)) if last else None,
         runs=int(runs or 0),

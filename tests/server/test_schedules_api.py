@@ -51,3 +51,16 @@ async def test_bad_schedules_are_4xx(admin: httpx.AsyncClient, queue: Queue) -> 
     assert_error(r, 400, "invalid", "id")
     r = await admin.put(f"{url}/s", json={"job": "x", "every": 5, "start": "yesterday"})
     assert_error(r, 422, "invalid", "start")
+
+
+async def test_a_corrupt_definition_does_not_break_listing(
+    viewer: httpx.AsyncClient, admin: httpx.AsyncClient, queue: Queue
+) -> None:
+    url = f"/api/v1/queues/{queue.name}/schedules"
+    r = await admin.put(f"{url}/ok", json={"job": "x", "every": 60})
+    assert r.status_code == 200, r.text
+    await queue.connection.client.hset(queue.keys.key("sched:def"), "broken", '{"id": "broken"}')
+    listed = (await viewer.get(url)).json()["schedules"]
+    assert [s["id"] for s in listed] == ["ok"]  # the unreadable one is skipped, not a 500
+    everything = (await viewer.get("/api/v1/schedules")).json()["schedules"]
+    assert [s["id"] for s in everything if s["queue"] == queue.name] == ["ok"]

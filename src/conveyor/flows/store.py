@@ -45,7 +45,8 @@ class ChildResult:
     error: dict[str, Any] | None = None
 
 
-def _spec(index: int, placed: list[Placed], ids: list[str], max_bytes: int) -> str:
+def _spec(index: int, placed: list[Placed], ids: list[str], kids: list[list[int]],
+          max_bytes: int) -> str:  # fmt: skip
     """The job's spec JSON with its place in the flow: ancestors (nearest first, each with
     the failure policy of the node below it) and children."""
     job = placed[index].job
@@ -57,9 +58,17 @@ def _spec(index: int, placed: list[Placed], ids: list[str], max_bytes: int) -> s
     while above is not None:
         up.append([placed[above].job.queue, ids[above], str(placed[below].job.on_failure)])
         below, above = above, placed[above].parent
-    children = [[p.job.queue, ids[i]] for i, p in enumerate(placed) if p.parent == index]
+    children = [[placed[i].job.queue, ids[i]] for i in kids[index]]
     flow = json.dumps({"up": up, "children": children}, separators=(",", ":"))
     return spec[:-1] + ',"flow":' + flow + "}"
+
+
+def _children_of(placed: list[Placed]) -> list[list[int]]:
+    kids: list[list[int]] = [[] for _ in placed]
+    for index, p in enumerate(placed):
+        if p.parent is not None:
+            kids[p.parent].append(index)
+    return kids
 
 
 def _assign_ids(placed: list[Placed]) -> list[str]:
@@ -94,8 +103,9 @@ class Flows:
         keys = [k for queue in queues for k in block(queue)]
         width = len(block(queues[0]))
         args: list[Any] = [self._maxlen]
+        kids = _children_of(placed)
         for index, p in enumerate(placed):
-            children = sum(1 for c in placed if c.parent == index)
+            children = len(kids[index])
             flow_index = 0
             if children:
                 keys.append(flow_hash(p.job.queue, ids[index]))
@@ -104,14 +114,14 @@ class Flows:
             priority = options.priority or 0
             delay_ms = int((options.delay or 0) * 1000)
             args += [queues.index(p.job.queue) * width + 1, ids[index],
-                     _spec(index, placed, ids, max_bytes), priority, delay_ms, flow_index,
+                     _spec(index, placed, ids, kids, max_bytes), priority, delay_ms, flow_index,
                      children]  # fmt: skip
         await self.connection.client.sadd(GLOBAL_QUEUES, *queues)
         reply = await self.connection.scripts("tree_add", keys, args)
         if reply[0] == 0:
             conflict = placed[int(reply[1])]
             raise FlowConflict(conflict.job.queue, ids[int(reply[1])])
-        return _added(placed, ids, 0)
+        return _added(placed, ids, kids, 0)
 
     async def settle(self, queue: str, job_id: str) -> int:
         """Pass an ended child's outcome to its parent if the script that ended it did not
@@ -164,9 +174,9 @@ class Flows:
         )  # fmt: skip
 
 
-def _added(placed: list[Placed], ids: list[str], index: int) -> FlowNode:
+def _added(placed: list[Placed], ids: list[str], kids: list[list[int]], index: int) -> FlowNode:
     p = placed[index]
-    children = [_added(placed, ids, i) for i, c in enumerate(placed) if c.parent == index]
+    children = [_added(placed, ids, kids, i) for i in kids[index]]
     state = "waiting-children" if children else "waiting"
     return FlowNode(p.job.queue, ids[index], p.job.name, state,
                     on_failure=str(p.job.on_failure) if p.parent is not None else None,

@@ -54,7 +54,7 @@ QUEUE_STRUCTURES = (
 #: find them at FC_BASE (see conveyor.scripts), so fields added above do not shift them.
 FLOW_STRUCTURES = (
     "fc:config",  # hash: queue-wide and per-key limits
-    "fc:lanes",  # zset: groups with jobs ready to run -> round-robin turn
+    "fc:lanes",  # zset, lex order: groups with jobs ready to run (round-robin by name)
     "fc:blocked",  # zset: groups held back by a rate limit or throttle -> reopen ms
     "fc:full",  # set: groups at their concurrency limit (back in lanes on release)
     "fc:jobs",  # zset, lex order: "group\0score\0id" for every waiting grouped job
@@ -62,7 +62,7 @@ FLOW_STRUCTURES = (
     "fc:log",  # zset, lex order: "group\0start ms\0id", the sliding rate windows
     "fc:logexp",  # zset: group -> when its whole rate log has expired (ms)
     "fc:expiry",  # zset: id -> start deadline (ms)
-    "fc:turn",  # counter for the round-robin order of groups
+    "fc:cursor",  # string: the group served last (the round-robin cursor)
     "fc:job",  # hash: id -> "group\0score\0id", its (last) member in fc:jobs
 )
 

@@ -5,7 +5,8 @@
 -- KEYS from FC_BASE + 1 on (conveyor.keys.FLOW_STRUCTURES), all under the queue's hash tag:
 --   1 config    hash  rate "N:period ms", conc N, krate, kconc (per-key defaults),
 --                     k:<group> "N:period ms:conc" per-group overrides, overrides (count)
---   2 lanes     zset  group -> turn: groups with waiting jobs that may run (round-robin)
+--   2 lanes     zset  all scores 0, groups with waiting jobs that may run; served in
+--                     lexicographic order from the cursor on, wrapping round (round-robin)
 --   3 blocked   zset  group -> reopen ms: held back by a rate window or a throttle
 --   4 full      set   groups at their concurrency limit; a finished job puts one back
 --   5 jobs      zset  all scores 0, lex order "group\0score\0id": each group's waiting
@@ -16,7 +17,7 @@
 --                     the queue-wide window uses the group "\1" (groups are printable)
 --   8 logexp    zset  group -> ms after which its whole log is stale (bounded cleanup)
 --   9 expiry    zset  id -> start deadline ms (kept lazily until the deadline passes)
---  10 turn      counter for the round-robin order
+--  10 cursor    string: the group served last
 --  11 job       hash  id -> "group\0score\0id": its member in `jobs` while it waits, the
 --                     last one (no longer in `jobs`) after; "group\0" before it first waits
 -- Queues that never had a grouped job skip all per-job work here (one EXISTS per call).
@@ -27,7 +28,7 @@ local FC = {
   config = KEYS[FC_BASE + 1], lanes = KEYS[FC_BASE + 2], blocked = KEYS[FC_BASE + 3],
   full = KEYS[FC_BASE + 4], jobs = KEYS[FC_BASE + 5], inflight = KEYS[FC_BASE + 6],
   log = KEYS[FC_BASE + 7], logexp = KEYS[FC_BASE + 8], expiry = KEYS[FC_BASE + 9],
-  turn = KEYS[FC_BASE + 10],
+  cursor = KEYS[FC_BASE + 10],
 }
 -- A per-job field of its own, not in F: plain queues never touch it (see group_of).
 local FC_JOB = KEYS[FC_BASE + 11]
@@ -49,8 +50,9 @@ local function earliest(a, b)
   return math.min(a, b)
 end
 
-local function next_turn()
-  return redis.call('INCR', FC.turn)
+-- A group (back) in the rotation: it is served when the cursor next passes it.
+local function ready(lane)
+  redis.call('ZADD', FC.lanes, 0, lane)
 end
 
 -- "N:period ms[:conc]" -> {n, period} (nil when unset or 0) and conc (nil when unset or 0).
@@ -127,7 +129,7 @@ function flow.route(id, score)
   redis.call('HSET', FC_JOB, id, member)
   if #had == 0 and not redis.call('ZSCORE', FC.blocked, lane)
       and redis.call('SISMEMBER', FC.full, lane) == 0 then
-    redis.call('ZADD', FC.lanes, 'NX', next_turn(), lane)
+    ready(lane)
   end
   return true
 end
@@ -175,7 +177,7 @@ function flow.leave_active(id)
   if lane then
     give_back(lane)
     if some_group_full() and redis.call('SREM', FC.full, lane) == 1 then
-      redis.call('ZADD', FC.lanes, 'NX', next_turn(), lane)
+      ready(lane)
       wake_worker()
     end
   end
@@ -226,7 +228,7 @@ local function unblock_due(now)
   local due = redis.call('ZRANGE', FC.blocked, '-inf', int(now), 'BYSCORE', 'LIMIT', 0, SWEEP)
   for _, lane in ipairs(due) do
     redis.call('ZREM', FC.blocked, lane)
-    redis.call('ZADD', FC.lanes, 'NX', next_turn(), lane)
+    ready(lane)
   end
 end
 
@@ -290,28 +292,27 @@ local function log_expires(cfg, lane, now)
 end
 
 -- One fetch's bookkeeping. Writes that many jobs share are collected and made once at the
--- end (flush): log entries, taken jobs' removal from their lines, the rotation.
+-- end (flush): log entries, and the taken jobs' removal from their lines.
 local function new_batch(cfg, now, start)
-  return {cfg = cfg, now = now, start = start, taken = 0, log = {}, lined = {}, took = {},
-    again = {}, back = {}}
+  return {cfg = cfg, now = now, start = start, taken = 0, log = {}, lined = {}, took = {}}
 end
 
 -- Start `id`, counting it against the queue's window and, with `rate`, its group's.
 local function begin(b, id, lane, rate)
   b.start(id)
   b.taken = b.taken + 1
+  if not (rate or b.cfg.rate) then return end
   local stamp = '\0' .. pad(b.now) .. '\0' .. id
   if b.cfg.rate then b.log[#b.log + 1] = QUEUE_LANE .. stamp end
   if rate then b.log[#b.log + 1] = lane .. stamp end
 end
 
 local CHUNK = 200 -- members per variadic call: unpack() has a stack limit
-local function call_chunked(command, key, members, with_scores)
-  local step = with_scores and 2 or 1
-  for first = 1, #members, CHUNK * step do
+local function call_chunked(command, key, members, score)
+  for first = 1, #members, CHUNK do
     local args = {command, key}
-    for i = first, math.min(first + CHUNK * step - 1, #members) do
-      if not with_scores and command == 'ZADD' then args[#args + 1] = 0 end
+    for i = first, math.min(first + CHUNK - 1, #members) do
+      if score then args[#args + 1] = score end
       args[#args + 1] = members[i]
     end
     redis.call(unpack(args))
@@ -319,9 +320,8 @@ local function call_chunked(command, key, members, with_scores)
 end
 
 local function flush(b)
-  call_chunked('ZADD', FC.log, b.log, false)
-  call_chunked('ZREM', FC.jobs, b.lined, false)
-  call_chunked('ZADD', FC.lanes, b.back, true)
+  call_chunked('ZADD', FC.log, b.log, 0)
+  call_chunked('ZREM', FC.jobs, b.lined, nil)
 end
 
 local function take_plain(b, n)
@@ -330,19 +330,20 @@ local function take_plain(b, n)
   for i = 1, #popped, 2 do begin(b, popped[i], nil, nil) end
 end
 
--- Serve one group: start its next job if its limits allow; a group with more jobs goes on
--- `again` (served again after every other ready group), one held back goes to blocked or
--- full, an empty one leaves the rotation.
+-- Serve one group: start its next job if its limits allow. A group held back goes to
+-- blocked or full, an empty one leaves the rotation; either way it leaves `lanes`.
 local function serve(b, lane)
   local rate, conc = lane_limits(b.cfg, lane)
   local took = b.took[lane] or 0
   if rate and window(lane, rate.n - took, rate.period, b.now) + took >= rate.n then
+    redis.call('ZREM', FC.lanes, lane)
     redis.call('ZADD', FC.blocked, int(reopens(lane, rate.period, b.now)), lane)
     return
   end
   -- Take the slot first and give it back if over: one write instead of a read and a write.
   if conc and redis.call('HINCRBY', FC.inflight, lane, 1) > conc then
     give_back(lane)
+    redis.call('ZREM', FC.lanes, lane)
     redis.call('SADD', FC.full, lane)
     any_full = true
     return
@@ -351,50 +352,40 @@ local function serve(b, lane)
   local head = redis.call('ZRANGE', FC.jobs, low, high, 'BYLEX', 'LIMIT', took, 2)
   if #head == 0 then
     if conc then give_back(lane) end
+    redis.call('ZREM', FC.lanes, lane)
     log_expires(b.cfg, lane, b.now)
     return
   end
   b.lined[#b.lined + 1] = head[1]
   b.took[lane] = took + 1
   begin(b, string.sub(head[1], #lane + 20), lane, rate)
-  if #head == 2 then
-    b.again[#b.again + 1] = lane
-  else
+  if #head == 1 then
+    redis.call('ZREM', FC.lanes, lane)
     log_expires(b.cfg, lane, b.now)
   end
 end
 
--- Round-robin over the groups: one job per group per turn, groups in turn order. Groups
--- are popped from the rotation as needed; those served and with jobs left go back behind
--- the others (new turns), those not reached keep their turn.
+-- Round-robin over the groups: from the group after the cursor on, in lexicographic order,
+-- one job per group, wrapping round to the first group; stops when the budget is spent or
+-- a whole round started nothing. Serving a group moves nothing in `lanes`.
 local function take_lanes(b, n)
   local goal = b.taken + n
-  local drained = false
-  while b.taken < goal and not drained do
-    local want = goal - b.taken
-    local popped = redis.call('ZPOPMIN', FC.lanes, want)
-    drained = #popped < 2 * want
-    for i = 1, #popped, 2 do
-      if b.taken < goal then
-        serve(b, popped[i])
-      else
-        b.back[#b.back + 1] = popped[i + 1]
-        b.back[#b.back + 1] = popped[i]
-      end
+  local cursor = redis.call('GET', FC.cursor) or ''
+  local taken_at_wrap = -1
+  while b.taken < goal do
+    local from = cursor == '' and '-' or '(' .. cursor
+    local lanes = redis.call('ZRANGE', FC.lanes, from, '+', 'BYLEX', 'LIMIT', 0, goal - b.taken)
+    if #lanes == 0 then
+      if cursor == '' or taken_at_wrap == b.taken then break end
+      taken_at_wrap, cursor = b.taken, '' -- wrap round
+    end
+    for _, lane in ipairs(lanes) do
+      if b.taken >= goal then break end
+      serve(b, lane)
+      cursor = lane
     end
   end
-  local next_again = 1
-  while b.taken < goal and next_again <= #b.again do
-    serve(b, b.again[next_again]) -- may append the group to `again` once more
-    next_again = next_again + 1
-  end
-  local turn = tonumber(redis.call('GET', FC.turn) or '0')
-  for i = next_again, #b.again do
-    turn = turn + 1
-    b.back[#b.back + 1] = turn
-    b.back[#b.back + 1] = b.again[i]
-  end
-  redis.call('SET', FC.turn, turn)
+  redis.call('SET', FC.cursor, cursor)
 end
 
 -- The flow-controlled fetch: sweep deadlines, reopen windows, apply the queue-wide limits,

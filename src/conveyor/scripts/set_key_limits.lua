@@ -20,7 +20,7 @@ else
 end
 flow.forget_slots_if_unlimited()
 if redis.call('SREM', FC.full, lane) == 1 then
-  redis.call('ZADD', FC.lanes, 'NX', next_turn(), lane)
+  ready(lane)
 end
 emit(ARGV[1], '', 'key-limits', {'group', lane, 'limits', value})
 wake_worker()

@@ -15,7 +15,7 @@ for i, field in ipairs({'rate', 'conc', 'krate', 'kconc'}) do
   end
 end
 for _, lane in ipairs(redis.call('SMEMBERS', FC.full)) do
-  redis.call('ZADD', FC.lanes, 'NX', next_turn(), lane)
+  ready(lane)
 end
 redis.call('DEL', FC.full)
 flow.forget_slots_if_unlimited()

@@ -11,7 +11,7 @@ from typing import Any
 from conveyor.codec import BulkItem, add_args, decode_job, prepare, prepare_bulk
 from conveyor.connection import Connection
 from conveyor.errors import InvalidJobOptions, InvalidStateTransition, JobNotFound
-from conveyor.flows.store import settle
+from conveyor.flows.store import cancel_parent, settle
 from conveyor.guarded import (
     Admission,
     GuardedJob,
@@ -237,6 +237,9 @@ class Queue:
         if code == 0:
             raise JobNotFound(self.name, job_id)
         if code == -1:
+            head = [self._settings.events_maxlen, *self.keep_dead.args(), job_id, reason]
+            if await cancel_parent(self.connection, self.name, job_id, head):
+                return "cancelled"  # a flow parent that waited for its children
             raise InvalidStateTransition(job_id, await self._state(job_id), "cancel")
         if code == 1:
             await settle(self.connection, self.name, job_id)  # a flow child tells its parent

@@ -244,3 +244,24 @@ async def test_settle_passes_on_a_child_the_stall_check_buried(
     assert parent.state == "dead" and parent.error and parent.error["type"] == "ChildFailed"
     assert await flows.settle(mid, "c1") == 0
     assert await flows.settle(top, "p") == 0  # not a flow child
+
+
+async def test_cancelling_a_waiting_parent_tells_its_own_parent(
+    flows: Flows, conn: conveyor.Connection, names: tuple[str, str, str]
+) -> None:
+    await flows.add(three_levels(names, "continue"))
+    top, mid, low = (Queue(n, conn) for n in names)
+    assert await mid.cancel("mid", "not needed") == "cancelled"
+    middle = await mid.get_job("mid")
+    assert middle.state == "cancelled" and middle.error == {
+        "type": "JobCancelled", "message": "not needed"}  # fmt: skip
+    assert await conn.client.zcard(mid.keys.key("waiting-children")) == 0
+    assert await mid.list_ids("cancelled") == ["mid"]
+    assert (await top.get_job("top")).state == "waiting"  # policy continue: it may run
+    assert await low.list_ids("waiting") == ["ok", "bad"]  # the children are left alone
+    # The root has no parent; cancelling it is a plain cancel of a waiting-children job.
+    await flows.add(FlowJob("top", names[0], None, JobOptions(job_id="root2"),
+                            [FlowJob("leaf", names[2], 1, JobOptions(job_id="x"))]))  # fmt: skip
+    assert await top.cancel("root2") == "cancelled"
+    with pytest.raises(conveyor.InvalidStateTransition):
+        await top.cancel("root2")

@@ -87,3 +87,12 @@ def tree_settle_call(
 ) -> tuple[list[str], list[Any]]:
     plan = KeyPlan(layout)
     return plan.keys, [maxlen, job_id, f"{queue}:{job_id}", *plan.ancestors(ancestors_of(spec))]
+
+
+def tree_cancel_call(
+    queue: str, job_id: str, layout: list[str], spec: dict[str, Any], head: list[Any]
+) -> tuple[list[str], list[Any]]:
+    """``head``: events maxlen, keep count, keep age ms, id, reason."""
+    plan = KeyPlan([*layout, QueueKeys(queue).key("waiting-children")])
+    tail = [len(layout) + 1, f"{queue}:{job_id}", *plan.ancestors(ancestors_of(spec))]
+    return plan.keys, [*head, *tail]

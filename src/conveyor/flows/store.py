@@ -10,7 +10,13 @@ from typing import Any
 from conveyor.codec import new_job_id, prepare
 from conveyor.connection import Connection
 from conveyor.errors import FlowConflict, InvalidFlow, JobNotFound
-from conveyor.flows.keys import ancestors_of, block, flow_hash, tree_settle_call
+from conveyor.flows.keys import (
+    ancestors_of,
+    block,
+    flow_hash,
+    tree_cancel_call,
+    tree_settle_call,
+)
 from conveyor.flows.model import FlowJob, Placed, walk
 from conveyor.job import BUILTIN_DEFAULTS, JobOptions
 from conveyor.keys import GLOBAL_QUEUES, QueueKeys
@@ -212,3 +218,14 @@ async def settle(connection: Connection, queue: str, job_id: str) -> int:
     maxlen = connection.settings.events_maxlen
     script_keys, args = tree_settle_call(queue, job_id, keys.layout, spec, maxlen)
     return int(await connection.scripts("tree_settle", script_keys, args))
+
+
+async def cancel_parent(connection: Connection, queue: str, job_id: str, head: list[Any]) -> bool:
+    """Cancel a parent that waits for its children (``tree_cancel.lua``); False if it does
+    not wait for children. ``head``: events maxlen, keep count, keep age ms, id, reason."""
+    keys = QueueKeys(queue)
+    spec_json = await connection.client.hget(keys.job_field("spec"), job_id)
+    spec = json.loads(spec_json) if spec_json else {}
+    script_keys, args = tree_cancel_call(queue, job_id, keys.layout, spec, head)
+    code, _parent = await connection.scripts("tree_cancel", script_keys, args)
+    return bool(code == 1)

@@ -41,6 +41,7 @@ SCRIPT_NAMES = (
     "tree_complete",
     "tree_fail",
     "tree_settle",
+    "tree_cancel",
     "set_limits",
     "set_key_limits",
 )

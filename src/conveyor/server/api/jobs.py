@@ -15,6 +15,7 @@ from conveyor.server.api.common import Cursor, Limit, offset_of
 from conveyor.server.body import StrictJSONRoute
 from conveyor.server.deps import Ctx, Operator, Viewer, open_queue
 from conveyor.server.errors import bad_request
+from conveyor.server.reads import job_summaries
 from conveyor.server.schemas import BulkIn, JobIn, PriorityIn, RetryIn
 from conveyor.server.views import job_detail, job_summary, protector
 from conveyor.validation import check_job_id
@@ -84,7 +85,7 @@ async def _page(
         batch = limit if not where.active else BATCH
         ids = await q.list_ids(state, offset=position, limit=batch)
         end = position + len(ids)
-        for job in await q.get_jobs(ids):
+        for job in await job_summaries(q, ids):
             position += 1
             scanned += 1
             if job is not None and where.matches(job):

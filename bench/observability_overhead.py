@@ -122,6 +122,7 @@ async def main(argv: Sequence[str]) -> None:
                 cpus[mode].append(cpu)
                 print(f"run {run + 1} {mode:>5}: {rate:,.0f} jobs/s, {cpu:.0f} us CPU/job")
         logging.getLogger("conveyor").removeHandler(handler)
+        handler.close()
         log_file.close()
         lines = sum(1 for _ in (Path(logs) / "worker.log").open())
     off = statistics.median(rates["off"])

@@ -31,6 +31,7 @@ def value(samples: Samples, metric: str, **labels: str) -> float:
 
 
 async def test_scrape_after_known_workload(conn: conveyor.Connection, queue_name: str) -> None:
+    began = time.time()
     outcome = await run_workload(conn, queue_name, [HistoryRecorder(conn, flush_interval=0.1)])
     queue = Queue(queue_name, conn)
     await queue.add_bulk([("later", None)] * 3)
@@ -45,9 +46,11 @@ async def test_scrape_after_known_workload(conn: conveyor.Connection, queue_name
     assert value(got, "conveyor_queue_jobs", state="active", **q) == 0
     assert value(got, "conveyor_queue_dead_letters", **q) == outcome.dead
     assert value(got, "conveyor_queue_paused", **q) == 0
-    assert 0 <= value(got, "conveyor_queue_oldest_waiting_age_seconds", **q) < 10
+    oldest = value(got, "conveyor_queue_oldest_waiting_age_seconds", **q)
+    assert 0 <= oldest <= time.time() - began
     assert value(got, "conveyor_queue_workers_live", **q) == 0
-    assert value(got, "conveyor_queue_seconds_since_last_fetch", **q) < 30
+    since = value(got, "conveyor_queue_seconds_since_last_fetch", **q)
+    assert 0 <= since <= time.time() - began  # a fetch during this test, not +Inf
     for name in ("attempts", "completed", "failed", "retried", "dead", "rate_limited"):
         total = value(got, f"conveyor_queue_jobs_{name}_total", **q)
         assert total == getattr(outcome, name), name
@@ -75,6 +78,7 @@ async def test_live_workers_paused_and_never_fetched(
     assert value(got, "conveyor_queue_paused", queue=other) == 1
     recorder = HistoryRecorder(conn, flush_interval=0.05)
     worker = Worker(conn, [queue_name], {"hold": hold}, middleware=[recorder])
+    began = time.time()
     async with running(worker):
         await asyncio.wait_for(entered.wait(), 10)
         deadline = time.monotonic() + 10
@@ -88,7 +92,8 @@ async def test_live_workers_paused_and_never_fetched(
     assert value(got, "conveyor_queue_workers_live", queue=other) == 0
     assert value(got, "conveyor_workers_live") >= 1
     assert value(got, "conveyor_queue_jobs", queue=queue_name, state="active") == 1
-    assert value(got, "conveyor_queue_seconds_since_last_fetch", queue=queue_name) < 5
+    since = value(got, "conveyor_queue_seconds_since_last_fetch", queue=queue_name)
+    assert 0 <= since <= time.time() - began
 
 
 async def test_redis_down_still_answers(own_server: conveyor.EmbeddedRedis) -> None:

@@ -37,6 +37,7 @@ def captured() -> Iterator[io.StringIO]:
     handler = configure("INFO", stream=stream)
     yield stream
     logging.getLogger("conveyor").removeHandler(handler)
+    handler.close()
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -112,6 +113,7 @@ def test_console_format_on_a_terminal_and_levels() -> None:
         assert not text.startswith("{")
     finally:
         logging.getLogger("conveyor").removeHandler(handler)
+        handler.close()
     with pytest.raises(conveyor.ConfigError) as error:
         configure("LOUD")
     assert error.value.field == "log_level"

@@ -47,6 +47,7 @@ async def test_producer_and_consumer_spans_linked_and_child_continues(
             await wait_for_state(queue, first.id, "completed")
     finally:
         logging.getLogger("conveyor").removeHandler(handler)
+        handler.close()
     provider.shutdown()
     spans = exporter.get_finished_spans()
     producers = [s for s in spans if s.kind == SpanKind.PRODUCER]

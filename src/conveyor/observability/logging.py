@@ -215,6 +215,7 @@ def configure(
     logger = logging.getLogger(LOGGER)
     for old in [h for h in logger.handlers if h.get_name() == "conveyor.observability"]:
         logger.removeHandler(old)
+        old.close()
     logger.addHandler(handler)
     logger.setLevel(numeric)
     return handler

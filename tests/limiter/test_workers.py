@@ -6,6 +6,7 @@ import asyncio
 import collections
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from conveyor import (
     Retention,
     Worker,
 )
+from conveyor.keys import GLOBAL_WORKERS
 from tests.conftest import running, wait_for_state
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +60,20 @@ def assert_sliding_window(times: list[float], limit: int, period: float) -> None
         assert times[i + limit] - times[i] >= period - 0.0005, (i, times[i : i + limit + 1])
 
 
+async def until_registered(queue: Queue, pids: list[int], timeout: float = 60) -> None:
+    """Wait for worker processes to announce themselves (ids are host-pid-suffix)."""
+    prefixes = [f"{socket.gethostname()}-{pid}-" for pid in pids]
+
+    async def poll() -> None:
+        while True:
+            ids = await queue.connection.client.zrange(GLOBAL_WORKERS, 0, -1)
+            if all(any(i.startswith(p) for i in ids) for p in prefixes):
+                return
+            await asyncio.sleep(0.05)  # another process: nothing to await but its heartbeat
+
+    await asyncio.wait_for(poll(), timeout)
+
+
 async def start_process(url: str, queue: str, log: Path) -> asyncio.subprocess.Process:
     args = ["-m", "conveyor", "worker", "--app", "tests.limiter.handlers:HANDLERS",
             "-q", queue, "--url", url, "-c", "20"]  # fmt: skip
@@ -73,11 +89,12 @@ async def test_a_queue_rate_limit_holds_across_two_worker_processes(
 ) -> None:
     limit, period, total = 5, 0.5, 30
     await Limiter(queue).set(Limits(rate=Rate(limit, period)))
-    added = await queue.add_bulk([("noop", i) for i in range(total)])
     processes = [
         await start_process(redis_server.url, queue.name, tmp_path / f"w{n}.log") for n in (1, 2)
     ]
     try:
+        await until_registered(queue, [p.pid for p in processes])
+        added = await queue.add_bulk([("noop", i) for i in range(total)])
         await until_completed(queue, total)
     finally:
         for process in processes:

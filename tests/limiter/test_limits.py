@@ -116,3 +116,14 @@ async def test_refused_limits_write_nothing(queue: Queue, conn: conveyor.Connect
     with pytest.raises(InvalidLimits):
         await limiter.set_group("ok", GroupLimits(concurrency=0))
     assert await conn.client.hgetall(queue.keys.key("fc:config")) == before
+
+
+def test_only_rate_limited_with_throttle_holds_a_group_back() -> None:
+    from conveyor.errors import RetryLater
+    from conveyor.worker import _throttle_ms
+
+    assert _throttle_ms(RateLimited(1.5)) == 1500
+    assert _throttle_ms(RateLimited(2, throttle_group=False)) == 0
+    assert _throttle_ms(RetryLater(3)) == 0
+    assert _throttle_ms(ValueError("boom")) == 0
+    assert isinstance(RateLimited(1), RetryLater)  # handled like RetryLater: no attempt used

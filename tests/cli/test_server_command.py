@@ -17,7 +17,7 @@ from conveyor.embedded import free_port
 
 def test_server_command_serves_until_sigterm(redis_server: EmbeddedRedis, tmp_path: Path) -> None:
     port = free_port()
-    command = [sys.executable, "-m", "conveyor", "server", "--port", str(port),
+    command = [sys.executable, "-m", "conveyor", "server", "--port", str(port), "--workers", "2",
                "--url", redis_server.url]  # fmt: skip
     env = {**os.environ, "CONVEYOR_DATA_DIR": str(tmp_path)}
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)

@@ -128,3 +128,13 @@ async def test_redis_down_is_a_fast_503_with_retry_after(
         assert (await client.get("/healthz")).status_code == 200
         own_server.start()
         assert (await client.get("/api/v1/queues")).status_code == 200
+
+
+async def test_cors_only_when_configured(make_server: Any) -> None:
+    server: LiveServer = make_server(cors_origins=["https://ops.example"])
+    preflight = {"Origin": "https://ops.example", "Access-Control-Request-Method": "GET"}
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        r = await client.options("/api/v1/queues", headers=preflight)
+        assert r.headers["access-control-allow-origin"] == "https://ops.example"
+        r = await client.get("/healthz", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in r.headers

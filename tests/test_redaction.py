@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from conveyor.redaction import MASK, Redactor, redact, redact_text
 
 
@@ -52,3 +56,31 @@ def test_ordinary_words_are_left_alone() -> None:
     for text in ("Basic configuration missing", "bearer of bad news", "tokenizer failed"):
         assert redact_text(text) == text
     assert redact_text("Basic dXNlcjpwYXNz") == f"Basic {MASK}"
+
+
+HOSTILE = {
+    "letters then a scheme": "a" * 200_000 + "://x",
+    "many schemes": "a://" * 50_000,
+    "a user and no @": "s://" + "u" * 100_000 + ":" + "p" * 100_000,
+    "a dashed run before a keyword": "a-" * 100_000 + "token",
+    "an unclosed quote": 'token="' + "a" * 200_000,
+    "spaces before the separator": "password" + " " * 200_000 + "=x",
+    "card-like digits": "1 " * 100_000,
+}
+
+
+@pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_text_is_redacted_in_linear_time(text: str) -> None:
+    """Job data and errors are attacker-controlled: a quadratic pattern would take hours here."""
+    from conveyor.server.redaction import Redactor as ServerRedactor
+
+    started = time.perf_counter()
+    ServerRedactor([]).text(text)
+    assert time.perf_counter() - started < 2.0
+
+
+def test_bounded_patterns_still_mask_what_they_should() -> None:
+    redactor = Redactor()
+    assert "hunter2" not in redactor.text("x-api-key: hunter2")
+    assert "s3cr3t" not in redactor.text("postgres://app:s3cr3t@db:5432/app")
+    assert "abc123" not in redactor.text("retrying with password = abc123")

@@ -36,15 +36,23 @@ SECRET_KEY_PARTS = (
 
 # A cheap first look: text without any of these cannot hold a secret the rules below mask.
 _SUSPECT = re.compile(r"(?i)://|bearer|basic|passw|secret|token|api[_-]?key|access[_-]?key")
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
+# Every run is bounded and a scheme can only start where a scheme-like run starts: free text is
+# attacker-controlled (job data, error messages), so no pattern may backtrack quadratically.
+_URL_CREDENTIALS = re.compile(
+    r"(?<![a-z0-9+.-])(?P<scheme>[a-z][a-z0-9+.-]{0,31}://)"
+    r"(?P<user>[^:/@\s]{0,256}):[^@/\s]{1,512}@"
+)
 # A credential has a digit, a base64 symbol or an inner capital: plain words stay as they are.
 _BEARER = re.compile(
     r"\b((?i:bearer|basic))\s+(?=[A-Za-z0-9._~+/-]*(?:[0-9+/=]|[a-z][A-Z]))"
     r"[A-Za-z0-9._~+/=-]{8,}"
 )
 _PAIR = re.compile(
-    r"(?i)\b(?P<key>[a-z0-9_-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key)"
-    r"[a-z0-9_-]*)(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
+    r"(?i)(?<![a-z0-9_-])"
+    r"(?P<key>[a-z0-9_-]{0,64}(?:password|passwd|secret|token|api[_-]?key|access[_-]?key)"
+    r"[a-z0-9_-]{0,64})"
+    r"(?P<sep>[ \t]{0,8}[=:][ \t]{0,8})"
+    r"(?P<value>\"[^\"]{0,4096}\"|'[^']{0,4096}'|[^\s,;&]+)"
 )
 
 

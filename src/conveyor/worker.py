@@ -125,7 +125,9 @@ class Worker:
         self.connection = connection
         self.handlers = as_handlers(handlers)
         self.concurrency = concurrency
-        self.batch_size = batch_size or min(concurrency, 200)
+        # Half the slots per batch: one batch runs while the other is being completed and
+        # refilled, so the worker and Redis work at the same time instead of taking turns.
+        self.batch_size = batch_size or max(1, min(concurrency // 2, 200))
         self.lease = lease or settings.lease_seconds
         self.retry_policy = retry_policy or RetryPolicy()
         self.shutdown_grace = settings.shutdown_grace if shutdown_grace is None else shutdown_grace
@@ -493,6 +495,10 @@ class Worker:
             batch, q.acks = q.acks, []
             wanted = 0 if self._stopping.is_set() else self.batch_size
             count = self._reserve(wanted)
+            # The script completes the batch before it fetches, so the fetch may reuse the
+            # finished jobs' slots: one round trip per batch instead of complete, then fetch.
+            reused = min(len(batch), wanted - count)
+            count += reused
             args: list[Any] = [
                 self._maxlen, *self.keep_completed.args(), self.id,
                 int(self.lease * 1000), count, len(batch),
@@ -511,7 +517,8 @@ class Worker:
                     self.stats.lease_lost += 1
                     log.warning("job %s: lease lost; its result was not written", job_id)
                     self._notify("lease_lost", q.name, job_id)
-                self._finish(q, job_id)
+                q.running.pop(job_id, None)
+            self._release_slots(len(batch) - reused)
             if self._start_jobs(q, fetched, count) and self.middleware:
                 self._notify("jobs_fetched", q.name, len(fetched) // 5)
 

@@ -99,8 +99,8 @@ end
 
 -- A job is deleted (retention, remove): drop its flow-control field (remove.lua takes a
 -- waiting job out of its line first, with flow.unwait).
-function flow.forget(id)
-  if groups_used_now() then redis.call('HDEL', FC_JOB, id) end
+function flow.forget(ids)
+  if groups_used_now() then redis.call('HDEL', FC_JOB, unpack(ids)) end
 end
 
 -- Called when a job is added: note its group and start deadline, which prepare() puts at

@@ -66,10 +66,14 @@ local function enqueue_waiting(id, front)
   redis.call('ZADD', K_WAIT, score, id)
 end
 
-local function forget_job(id)
-  flow.forget(id)
-  for _, key in pairs(F) do redis.call('HDEL', key, id) end
+-- Drop every field of the given jobs: one variadic HDEL per field hash, not one per job.
+local function forget_jobs(ids)
+  if #ids == 0 then return end
+  flow.forget(ids)
+  for _, key in pairs(F) do redis.call('HDEL', key, unpack(ids)) end
 end
+
+local function forget_job(id) forget_jobs({id}) end
 
 -- Retention: keep at most keep_count members younger than keep_age_ms (negative = no bound).
 -- Bounded work per call so a single transition never scans the whole set.
@@ -87,9 +91,9 @@ local function trim(zset, keep_count, keep_age_ms, now)
       for i = 1, #extra do doomed[#doomed + 1] = extra[i] end
     end
   end
-  for i = 1, #doomed do
-    forget_job(doomed[i])
-    redis.call('ZREM', zset, doomed[i])
+  if #doomed > 0 then
+    forget_jobs(doomed)
+    redis.call('ZREM', zset, unpack(doomed))
   end
   return #doomed
 end
@@ -117,20 +121,54 @@ local function holds_lease(id, token)
   return redis.call('HGET', F.state, id) == 'active' and redis.call('HGET', F.token, id) == token
 end
 
--- Lease one job to `worker` and append it to a fetch reply (5 entries, see activate).
-local function start_job(reply, id, maxlen, worker, now, expiry)
-  local token = redis.call('HINCRBY', F.token, id, 1)
-  redis.call('HSET', F.state, id, 'active')
-  redis.call('HSET', F.worker, id, worker)
-  redis.call('HSET', F.started, id, int(now))
-  redis.call('ZADD', K_ACTIVE, expiry, id)
-  emit(maxlen, id, 'active', {'worker', worker})
-  reply[#reply + 1] = id
-  reply[#reply + 1] = token
-  reply[#reply + 1] = redis.call('HGET', F.attempts, id) or '0'
-  reply[#reply + 1] = redis.call('HGET', F.stalls, id) or '0'
-  reply[#reply + 1] = redis.call('HGET', F.spec, id)
+-- Which of the jobs the caller still holds (see holds_lease), one lookup per field.
+-- A job listed twice is held only at its first place: it ends once.
+local function leases_held(ids, tokens)
+  local states = redis.call('HMGET', F.state, unpack(ids))
+  local current = redis.call('HMGET', F.token, unpack(ids))
+  local held, seen = {}, {}
+  for i, id in ipairs(ids) do
+    held[i] = states[i] == 'active' and current[i] == tokens[i] and not seen[id]
+    seen[id] = true
+  end
+  return held
 end
+
+-- Lease jobs to `worker` and append them to a fetch reply (5 entries each, see activate).
+-- Job fields are one hash per field, so a batch costs one variadic call per field; only
+-- the fencing tokens and the events are per job.
+local function start_jobs(reply, ids, maxlen, worker, now, expiry)
+  if #ids == 0 then return end
+  local tokens = redis.call('HMGET', F.token, unpack(ids))
+  local attempts = redis.call('HMGET', F.attempts, unpack(ids))
+  local stalls = redis.call('HMGET', F.stalls, unpack(ids))
+  local specs = redis.call('HMGET', F.spec, unpack(ids))
+  local started = int(now)
+  local token_args, state_args, worker_args, started_args, active_args = {}, {}, {}, {}, {}
+  for i, id in ipairs(ids) do
+    tokens[i] = (tonumber(tokens[i]) or 0) + 1
+    local n = #token_args
+    token_args[n + 1], token_args[n + 2] = id, int(tokens[i])
+    state_args[n + 1], state_args[n + 2] = id, 'active'
+    worker_args[n + 1], worker_args[n + 2] = id, worker
+    started_args[n + 1], started_args[n + 2] = id, started
+    active_args[n + 1], active_args[n + 2] = expiry, id
+  end
+  redis.call('HSET', F.token, unpack(token_args))
+  redis.call('HSET', F.state, unpack(state_args))
+  redis.call('HSET', F.worker, unpack(worker_args))
+  redis.call('HSET', F.started, unpack(started_args))
+  redis.call('ZADD', K_ACTIVE, unpack(active_args))
+  for i, id in ipairs(ids) do
+    emit(maxlen, id, 'active', {'worker', worker})
+    local n = #reply
+    reply[n + 1], reply[n + 2], reply[n + 3] = id, tokens[i], attempts[i] or '0'
+    reply[n + 4], reply[n + 5] = stalls[i] or '0', specs[i]
+  end
+end
+
+-- Bounds a variadic call's argument count (Lua's unpack limit is a few thousand).
+local FETCH_CHUNK = 500
 
 -- Lease up to `count` waiting jobs for `worker`. Returns a flat reply:
 --   paused (0|1), when to look again in ms (-1 if nothing is due: the next delayed job, or
@@ -146,13 +184,21 @@ local function activate(maxlen, worker, lease_ms, count, now)
   elseif count > 0 then
     local expiry = int(now + lease_ms)
     if flow.active() then
-      local function start(id) start_job(reply, id, maxlen, worker, now, expiry) end
+      local function start(id) start_jobs(reply, {id}, maxlen, worker, now, expiry) end
       reopen = flow.fetch(count, now, maxlen, start)
     else
-      local popped = redis.call('ZPOPMIN', K_WAIT, count)
-      for i = 1, #popped, 2 do start_job(reply, popped[i], maxlen, worker, now, expiry) end
+      local remaining, popped_any = count, false
+      while remaining > 0 do
+        local want = math.min(remaining, FETCH_CHUNK)
+        local popped = redis.call('ZPOPMIN', K_WAIT, want)
+        local ids = {}
+        for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
+        start_jobs(reply, ids, maxlen, worker, now, expiry)
+        remaining, popped_any = remaining - #ids, popped_any or #ids > 0
+        if #ids < want then break end
+      end
       -- Others may be blocked on the marker: pass the wake-up on while work remains.
-      if #popped > 0 and redis.call('ZCARD', K_WAIT) > 0 then wake_worker() end
+      if popped_any and redis.call('ZCARD', K_WAIT) > 0 then wake_worker() end
     end
   end
   local due = next_delayed_ms()

@@ -7,22 +7,38 @@
 --   reply of `activate` (see _prelude.lua).
 local maxlen, keep_count, keep_age = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
-local codes = {}
 local n = tonumber(ARGV[7])
-for i = 8, 7 + n * 3, 3 do
-  local id, token, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if holds_lease(id, token) then
-    flow.leave_active(id)
-    redis.call('HSET', F.state, id, 'completed')
-    redis.call('HSET', F.result, id, result)
-    redis.call('HSET', F.finished, id, int(now))
-    redis.call('HDEL', F.cancel, id)
-    redis.call('ZADD', K_COMPLETED, int(now), id)
-    emit(maxlen, id, 'completed')
-    codes[#codes + 1] = 1
-  else
-    codes[#codes + 1] = 0
+
+local function finish(first, last, codes)
+  local ids, tokens = {}, {}
+  for i = first, last do
+    ids[#ids + 1], tokens[#tokens + 1] = ARGV[5 + i * 3], ARGV[6 + i * 3]
   end
+  local held = leases_held(ids, tokens)
+  local finished = int(now)
+  local done, states, results, times, scores = {}, {}, {}, {}, {}
+  for i, id in ipairs(ids) do
+    if held[i] then
+      flow.leave_active(id)
+      local k = #states
+      states[k + 1], states[k + 2] = id, 'completed'
+      results[k + 1], results[k + 2] = id, ARGV[7 + (first + i - 1) * 3]
+      times[k + 1], times[k + 2] = id, finished
+      scores[k + 1], scores[k + 2] = finished, id
+      done[#done + 1] = id
+    end
+    codes[#codes + 1] = held[i] and 1 or 0
+  end
+  if #done == 0 then return end
+  redis.call('HSET', F.state, unpack(states))
+  redis.call('HSET', F.result, unpack(results))
+  redis.call('HSET', F.finished, unpack(times))
+  redis.call('HDEL', F.cancel, unpack(done))
+  redis.call('ZADD', K_COMPLETED, unpack(scores))
+  for _, id in ipairs(done) do emit(maxlen, id, 'completed') end
 end
+
+local codes = {}
+for first = 1, n, FETCH_CHUNK do finish(first, math.min(n, first + FETCH_CHUNK - 1), codes) end
 trim(K_COMPLETED, keep_count, keep_age, now)
 return {codes, activate(maxlen, ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), now)}

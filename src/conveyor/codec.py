@@ -7,8 +7,8 @@ Shared by the async :class:`~conveyor.queue.Queue` and the sync
 from __future__ import annotations
 
 import json
+import os
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,12 +19,14 @@ from conveyor.keys import JOB_FIELDS
 from conveyor.retry import Backoff
 from conveyor.validation import check_job_name, encode_json
 
+NO_OPTIONS = JobOptions()
+
 #: An item of a bulk add: (name, data) or (name, data, options).
 BulkItem = tuple[str, Any] | tuple[str, Any, JobOptions]
 
 
 def new_job_id() -> str:
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as unique as uuid4().hex, at a fifth of the cost
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,36 +35,79 @@ class PreparedJob:
     args: tuple[str, str, int, int]  # id, spec JSON, priority, delay ms
 
 
-def prepare(
-    name: str, data: Any, options: JobOptions, defaults: JobOptions, max_bytes: int
-) -> PreparedJob:
-    """Validate one job and encode it for ``add.lua``; raises before anything is written."""
-    check_job_name(name)
+@dataclass(frozen=True, slots=True)
+class SpecTemplate:
+    """What one :class:`JobOptions` contributes to a spec, worked out once per options
+    object: a bulk add of jobs that share their options merges and encodes them once."""
+
+    merged: JobOptions
+    head: str  # "{" and, for flow control, the "fc" member that add.lua reads first
+    opts: str  # ',"opts":{...},"meta":{...}'
+    delay_ms: int
+
+
+def spec_template(options: JobOptions, defaults: JobOptions) -> SpecTemplate:
     merged = options.merged(defaults)
-    payload = encode_json(data, "data", max_bytes)
     assert merged.backoff is not None and merged.attempts is not None
-    created = int(time.time() * 1000)
-    spec = {
-        "name": name,
-        "opts": {
-            "attempts": merged.attempts,
-            "backoff": merged.backoff.to_dict(),
-            "timeout": merged.timeout,
-        },
-        "meta": dict(merged.meta),
-        "created": created,
-    }
     delay_ms = int((merged.delay or 0.0) * 1000)
-    if delay_ms:
-        spec["due"] = created + delay_ms  # lets wait times exclude the delay
     flow = flow_control(merged, delay_ms)
-    if flow is not None:
-        # First in the spec: add.lua reads it there without decoding the JSON (_flow.lua).
-        spec = {"fc": flow, **spec}
+    # First in the spec: add.lua reads it there without decoding the JSON (_flow.lua).
+    head = "{" if flow is None else '{"fc":' + _compact(flow) + ","
+    opts = {
+        "attempts": merged.attempts,
+        "backoff": merged.backoff.to_dict(),
+        "timeout": merged.timeout,
+    }
+    tail = ',"opts":' + _compact(opts) + ',"meta":' + _compact(dict(merged.meta))
+    return SpecTemplate(merged, head, tail, delay_ms)
+
+
+class SpecTemplates:
+    """``spec_template`` per options object, remembered by identity while it is in use:
+    producers that pass the same options (or none) merge and encode them once."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._known: dict[int, tuple[JobOptions, JobOptions, SpecTemplate]] = {}
+
+    def get(self, options: JobOptions, defaults: JobOptions) -> SpecTemplate:
+        known = self._known.get(id(options))
+        if known is None or known[0] is not options or known[1] is not defaults:
+            if len(self._known) >= self._size:
+                self._known.clear()
+            template = spec_template(options, defaults)
+            known = self._known[id(options)] = (options, defaults, template)
+        return known[2]
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def prepare(
+    name: str,
+    data: Any,
+    options: JobOptions,
+    defaults: JobOptions,
+    max_bytes: int,
+    template: SpecTemplate | None = None,
+) -> PreparedJob:
+    """Validate one job and encode it for ``add.lua``; raises before anything is written.
+
+    ``template`` is ``spec_template(options, defaults)``, when the caller has it already."""
+    check_job_name(name)
+    template = template or spec_template(options, defaults)
     # The payload is spliced in as already-validated JSON text, not encoded twice.
-    spec_json = json.dumps(spec, separators=(",", ":"))[:-1] + ',"data":' + payload + "}"
-    job_id = merged.job_id or new_job_id()
-    return PreparedJob(job_id, (job_id, spec_json, merged.priority or 0, delay_ms))
+    payload = encode_json(data, "data", max_bytes)
+    created = int(time.time() * 1000)
+    delay_ms = template.delay_ms
+    due = f',"due":{created + delay_ms}' if delay_ms else ""  # lets wait times exclude the delay
+    spec_json = (
+        f'{template.head}"name":{_compact(name)}{template.opts},"created":{created}{due},'
+        f'"data":{payload}}}'
+    )
+    job_id = template.merged.job_id or new_job_id()
+    return PreparedJob(job_id, (job_id, spec_json, template.merged.priority or 0, delay_ms))
 
 
 def flow_control(merged: JobOptions, delay_ms: int) -> dict[str, Any] | None:
@@ -84,7 +129,7 @@ def flow_control(merged: JobOptions, delay_ms: int) -> dict[str, Any] | None:
 def normalise_bulk_item(item: object, index: int) -> tuple[str, Any, JobOptions]:
     if not isinstance(item, tuple | list) or len(item) not in (2, 3):
         raise InvalidJobData(f"jobs[{index}]", "must be (name, data) or (name, data, JobOptions)")
-    options = item[2] if len(item) == 3 else JobOptions()
+    options = item[2] if len(item) == 3 else NO_OPTIONS
     if not isinstance(options, JobOptions):
         raise InvalidJobData(f"jobs[{index}]", "the third element must be a JobOptions")
     return item[0], item[1], options
@@ -99,12 +144,14 @@ def prepare_bulk(
 ) -> list[PreparedJob]:
     """Validate every job of a bulk add first, so a bad one fails the call with nothing written."""
     prepared = []
+    templates = SpecTemplates()
     for index, item in enumerate(items):
         name, data, options = normalise_bulk_item(item, index)
         if hook is not None:
             options = hook(name, options)
         try:
-            prepared.append(prepare(name, data, options, defaults, max_bytes))
+            template = templates.get(options, defaults)
+            prepared.append(prepare(name, data, options, defaults, max_bytes, template))
         except InvalidJobData as exc:
             raise type(exc)(f"jobs[{index}].{exc.field}", exc.message) from None
     return prepared

@@ -8,7 +8,15 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from conveyor.codec import BulkItem, add_args, decode_job, prepare, prepare_bulk
+from conveyor.codec import (
+    NO_OPTIONS,
+    BulkItem,
+    SpecTemplates,
+    add_args,
+    decode_job,
+    prepare,
+    prepare_bulk,
+)
 from conveyor.connection import Connection
 from conveyor.errors import InvalidJobOptions, InvalidStateTransition, JobNotFound
 from conveyor.flows.store import cancel_parent, settle
@@ -93,6 +101,7 @@ class Queue:
         self.admission = admission
         self.connection = connection
         self.defaults = (defaults or JobOptions()).merged(BUILTIN_DEFAULTS)
+        self._templates = SpecTemplates()
         self.middleware = list(middleware)
         self.keep_completed = keep_completed
         self.keep_dead = keep_dead
@@ -119,12 +128,20 @@ class Queue:
 
     async def add(self, name: str, data: Any = None, options: JobOptions | None = None) -> Enqueued:
         """Enqueue one job. An existing job id returns that job with ``created=False``."""
-        options = self._hook(name, options or JobOptions())
+        options = self._hook(name, options or NO_OPTIONS)
         if needs_guard(options, self.admission):
             item = guard(name, data, options, self.defaults, self._settings.max_payload_bytes)
             (enqueued,) = await self._add_guarded([item])
             return enqueued
-        job = prepare(name, data, options, self.defaults, self._settings.max_payload_bytes)
+        max_bytes = self._settings.max_payload_bytes
+        job = prepare(
+            name,
+            data,
+            options,
+            self.defaults,
+            max_bytes,
+            self._templates.get(options, self.defaults),
+        )
         await self._register()
         (created,) = await self._run("add", add_args(self._settings.events_maxlen, [job]))
         return Enqueued(job.id, bool(created))

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from conveyor.codec import BulkItem, add_args, decode_job, prepare, prepare_bulk
+from conveyor.codec import (
+    NO_OPTIONS,
+    BulkItem,
+    SpecTemplates,
+    add_args,
+    decode_job,
+    prepare,
+    prepare_bulk,
+)
 from conveyor.config import Settings
 from conveyor.connection import SyncConnection, connect_sync
 from conveyor.errors import JobNotFound
@@ -48,6 +56,7 @@ class SyncQueue:
         self.admission = admission
         self.connection = connection or connect_sync(url, settings=settings)
         self.defaults = (defaults or JobOptions()).merged(BUILTIN_DEFAULTS)
+        self._templates = SpecTemplates()
         self.middleware = list(middleware)
         self.keys = QueueKeys(self.name)
         self._layout = self.keys.layout
@@ -67,11 +76,19 @@ class SyncQueue:
 
     def add(self, name: str, data: Any = None, options: JobOptions | None = None) -> Enqueued:
         """Enqueue one job; see :meth:`conveyor.Queue.add`."""
-        options = self._hook(name, options or JobOptions())
+        options = self._hook(name, options or NO_OPTIONS)
         if needs_guard(options, self.admission):
             item = guard(name, data, options, self.defaults, self._settings.max_payload_bytes)
             return self._add_guarded([item])[0]
-        job = prepare(name, data, options, self.defaults, self._settings.max_payload_bytes)
+        max_bytes = self._settings.max_payload_bytes
+        job = prepare(
+            name,
+            data,
+            options,
+            self.defaults,
+            max_bytes,
+            self._templates.get(options, self.defaults),
+        )
         self._register()
         (created,) = self.connection.scripts(
             "add", self._layout, add_args(self._settings.events_maxlen, [job])

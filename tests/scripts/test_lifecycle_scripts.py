@@ -54,6 +54,29 @@ async def test_add_in_bulk_returns_one_code_per_job(lua: Lua) -> None:
     assert sorted(await lua.members("waiting")) == ["x", "y"]
 
 
+async def test_add_in_bulk_mixes_plain_delayed_and_existing_jobs_in_order(lua: Lua) -> None:
+    spec = json.dumps({"name": "noop"})
+    await lua.add("old")
+    args = ["p1", spec, 0, 0, "d1", spec, 0, 60_000, "old", spec, 9, 0, "hi", spec, 5, 0]
+    args += ["p2", spec, 0, 0]
+    assert await lua("add", MAXLEN, *args) == [1, 1, 0, 1, 1]
+    assert await lua.members("delayed") == ["d1"]
+    assert await lua.state("d1") == "delayed"
+    reply = await lua.fetch(10)
+    assert reply[2::5] == ["hi", "old", "p1", "p2"]
+    assert await lua.field("priority", "old") == "0"  # the existing job is untouched
+
+
+async def test_add_of_more_jobs_than_one_chunk_keeps_fifo_order(lua: Lua) -> None:
+    spec = json.dumps({"name": "noop"})
+    ids = [f"j{i}" for i in range(1_201)]
+    args = [value for job_id in ids for value in (job_id, spec, 0, 0)]
+    assert await lua("add", MAXLEN, *args) == [1] * len(ids)
+    reply = await lua.fetch(2_000)
+    assert reply[2::5] == ids
+    assert await lua.r.xlen(lua.keys.events) >= 1_000  # one event per job (stream capped)
+
+
 async def test_fetch_leases_by_priority_then_fifo(lua: Lua) -> None:
     for job_id, priority in [("low", -1), ("a", 0), ("high", 10), ("b", 0)]:
         await lua.add(job_id, priority=priority)
@@ -114,6 +137,24 @@ async def test_complete_with_a_stale_token_returns_0_and_writes_nothing(lua: Lua
     codes, _ = await lua.complete("a", token)
     assert codes == [0]
     assert await lua.snapshot() == before
+
+
+async def test_complete_of_a_batch_ends_each_job_once_and_skips_stale_ones(lua: Lua) -> None:
+    spec = json.dumps({"name": "noop"})
+    ids = [f"j{i}" for i in range(700)]
+    await lua("add", MAXLEN, *[v for job_id in ids for v in (job_id, spec, 0, 0)])
+    reply = await lua.fetch(700)
+    tokens = dict(zip(reply[2::5], reply[3::5], strict=True))
+    acks = [(job_id, tokens[job_id], '"r"') for job_id in ids]
+    acks.insert(350, ("j0", tokens["j0"], '"again"'))  # the same job twice in one batch
+    acks.append(("j1", int(tokens["j1"]) + 1, '"stale"'))  # a token it never had
+    args = [v for ack in acks for v in ack]
+    codes, _ = await lua("complete", MAXLEN, -1, -1, "w1", 60_000, 0, len(acks), *args)
+    assert codes == [1] * 350 + [0] + [1] * 350 + [0]
+    assert len(await lua.members("completed")) == 700
+    assert await lua.field("result", "j0") == '"r"'
+    assert await lua.field("result", "j1") == '"r"'
+    assert await lua.r.zcard(lua.keys.active) == 0
 
 
 async def test_complete_fetches_the_next_jobs_in_the_same_call(lua: Lua) -> None:

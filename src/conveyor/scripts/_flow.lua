@@ -106,8 +106,9 @@ end
 -- Called when a job is added: note its group and start deadline, which prepare() puts at
 -- the very front of the spec ({"fc":{"g":"group","x":deadline ms},...) so plain jobs cost
 -- one string comparison. Groups contain no '"' (validated), so the pattern is exact.
+-- Returns whether the job is under flow control (has a group or a deadline).
 function flow.admit(id, spec, now)
-  if string.sub(spec, 1, 6) ~= '{"fc":' then return end
+  if string.sub(spec, 1, 6) ~= '{"fc":' then return false end
   local group, deadline = string.match(spec, '^{"fc":{"g":"([^"]*)","x":(%-?%d+)}')
   if group and group ~= '' then
     redis.call('HSET', FC_JOB, id, group .. '\0')
@@ -116,6 +117,7 @@ function flow.admit(id, spec, now)
   if deadline and tonumber(deadline) >= 0 then
     redis.call('ZADD', FC.expiry, int(now + tonumber(deadline)), id)
   end
+  return true
 end
 
 -- Put a grouped job in its group's line; false for a job without a group (K_WAIT's).

@@ -37,6 +37,9 @@ local function int(n)
   return string.format('%.0f', n)
 end
 
+-- Jobs per variadic call: bounds its argument count (Lua's unpack limit is a few thousand).
+local CHUNK = 500
+
 local PRIORITY_SPAN = 4398046511104 -- 2^42 sequence numbers per priority level
 
 local function wait_score(priority, front)
@@ -167,9 +170,6 @@ local function start_jobs(reply, ids, maxlen, worker, now, expiry)
   end
 end
 
--- Bounds a variadic call's argument count (Lua's unpack limit is a few thousand).
-local FETCH_CHUNK = 500
-
 -- Lease up to `count` waiting jobs for `worker`. Returns a flat reply:
 --   paused (0|1), when to look again in ms (-1 if nothing is due: the next delayed job, or
 --   when a rate limit that held jobs back reopens), then 5 per job: id, token, attempts,
@@ -189,7 +189,7 @@ local function activate(maxlen, worker, lease_ms, count, now)
     else
       local remaining, popped_any = count, false
       while remaining > 0 do
-        local want = math.min(remaining, FETCH_CHUNK)
+        local want = math.min(remaining, CHUNK)
         local popped = redis.call('ZPOPMIN', K_WAIT, want)
         local ids = {}
         for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end

@@ -39,6 +39,6 @@ local function finish(first, last, codes)
 end
 
 local codes = {}
-for first = 1, n, FETCH_CHUNK do finish(first, math.min(n, first + FETCH_CHUNK - 1), codes) end
+for first = 1, n, CHUNK do finish(first, math.min(n, first + CHUNK - 1), codes) end
 trim(K_COMPLETED, keep_count, keep_age, now)
 return {codes, activate(maxlen, ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), now)}

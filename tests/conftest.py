@@ -93,4 +93,11 @@ async def wait_for_state(
     job = await queue.get_job(job_id)
     if job.state in states:
         return job
-    return await asyncio.wait_for(follow(), timeout)
+    try:
+        return await asyncio.wait_for(follow(), timeout)
+    except TimeoutError:
+        job = await queue.get_job(job_id)
+        raise AssertionError(
+            f"job {job_id} still {job.state} after {timeout}s (wanted {states}); "
+            f"attempts {job.attempts_made}, error {job.error}, counts {await queue.counts()}"
+        ) from None

@@ -13,6 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conveyor.config import Settings, load_settings
 from conveyor.embedded import EmbeddedRedis
+from conveyor.packing import fast_packing
 from conveyor.scripts import AsyncScripts, SyncScripts
 
 #: Errors after which a command may be tried again on a fresh connection.
@@ -86,6 +87,7 @@ def _make_async_client(url: str, settings: Settings) -> aioredis.Redis:
     pool = aioredis.BlockingConnectionPool.from_url(
         url, retry=_retry_policy(aioredis), timeout=SOCKET_TIMEOUT, **client_options(url, settings)
     )
+    pool.connection_class = fast_packing(pool.connection_class)
     return aioredis.Redis.from_pool(pool)
 
 
@@ -125,5 +127,6 @@ def connect_sync(url: str | None = None, *, settings: Settings | None = None) ->
         timeout=SOCKET_TIMEOUT,
         **client_options(resolved, settings),
     )
+    pool.connection_class = fast_packing(pool.connection_class)
     client = redis.Redis.from_pool(pool)
     return SyncConnection(client, settings, server)

@@ -72,6 +72,9 @@ class _QueueState:
     paused: bool = False
 
 
+BACKGROUND_STOP_TIMEOUT = 2.0  # seconds a stopping worker waits for its background tasks
+
+
 def _throttle_ms(error: BaseException) -> int:
     """How long a RateLimited handler asks to hold its job's whole group back."""
     if isinstance(error, RateLimited) and error.throttle_group:
@@ -200,7 +203,11 @@ class Worker:
         finally:
             for task in background + fetchers + ackers:
                 task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            # Bounded: a Redis call cancelled mid-flight has been seen to leave its task
+            # pending (redis-py), and renewals, stall checks and heartbeats hold no job state.
+            _, stuck = await asyncio.wait(background, timeout=BACKGROUND_STOP_TIMEOUT)
+            if stuck:
+                log.warning("worker %s: %d background tasks left running", self.id, len(stuck))
             await self._notify_lifecycle("worker_stopped")
             await self._unregister()
             self._executor.shutdown(wait=False, cancel_futures=True)

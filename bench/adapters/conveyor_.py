@@ -9,7 +9,7 @@ import conveyor
 from adapters.base import JOB, QUEUE, Adapter, Data, bin_path, concurrency
 from adapters.probe import hit
 
-CONCURRENCY = concurrency(50)
+CONCURRENCY = concurrency(200)
 
 
 async def noop(ctx: conveyor.JobContext, data: Any) -> None:

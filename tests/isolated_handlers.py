@@ -15,3 +15,11 @@ def ignores_everything(ctx: Any, data: Any) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     while True:
         time.sleep(0.05)
+
+
+async def echo(ctx: Any, data: Any) -> Any:
+    return data
+
+
+#: For ``conveyor worker --app tests.isolated_handlers:HANDLERS``.
+HANDLERS = {"echo": echo}

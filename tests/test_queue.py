@@ -187,6 +187,25 @@ def test_sync_queue_adds_without_event_loop(
         queue.close()
 
 
+async def test_bulk_add_over_several_pipelines_keeps_fifo_order(queue: Queue) -> None:
+    # chunk_size 7 and ten chunks per pipeline: 200 jobs take three pipelines.
+    added = await queue.add_bulk([("n", i) for i in range(200)], chunk_size=7)
+    again = await queue.add_bulk([("n", 0, JobOptions(job_id=added[5].id))], chunk_size=7)
+    assert [e.created for e in added] == [True] * 200 and again[0].created is False
+    assert await queue.list_ids("waiting", limit=500) == [e.id for e in added]
+
+
+def test_sync_bulk_add_over_several_pipelines_keeps_fifo_order(
+    redis_server: conveyor.EmbeddedRedis, queue_name: str
+) -> None:
+    queue = SyncQueue(queue_name, url=redis_server.url)
+    try:
+        added = queue.add_bulk([("n", i) for i in range(150)], chunk_size=7)
+        assert queue.connection.client.zrange(queue.keys.waiting, 0, -1) == [e.id for e in added]
+    finally:
+        queue.close()
+
+
 async def test_clean_deletes_only_old_finished_jobs(queue: Queue) -> None:
     old = await queue.add("x", None, JobOptions(job_id="old"))
     new = await queue.add("x", None, JobOptions(job_id="new"))

@@ -139,6 +139,14 @@ async def test_malformed_bulk_items_are_refused(queue: Queue, item: Any) -> None
     await assert_nothing_written(queue)
 
 
+@pytest.mark.parametrize("size", [0, -1, 2.5, True, "10"])
+async def test_bad_bulk_chunk_sizes_are_refused(queue: Queue, size: Any) -> None:
+    with pytest.raises(conveyor.InvalidJobOptions) as caught:
+        await queue.add_bulk([("ok", 1)], chunk_size=size)
+    assert caught.value.field == "chunk_size"
+    await assert_nothing_written(queue)
+
+
 @pytest.mark.parametrize("name", ["", "a:b", "x" * 201, 5])
 async def test_bad_job_names_are_refused(queue: Queue, name: Any) -> None:
     with pytest.raises(conveyor.InvalidJobData) as caught:
@@ -157,6 +165,8 @@ def test_the_sync_producer_refuses_the_same_input(
             queue.add("job", {"x": math.nan})
         with pytest.raises(conveyor.PayloadTooLarge):
             queue.add("job", "x" * (conn.settings.max_payload_bytes + 1))
+        with pytest.raises(conveyor.InvalidJobOptions):
+            queue.add_bulk([("job", 1)], chunk_size=0)
         assert conn.client.keys(f"cv:{{{queue_name}}}:*") == []
     finally:
         conn.close()

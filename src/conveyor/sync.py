@@ -29,9 +29,9 @@ from conveyor.guarded import (
 from conveyor.job import BUILTIN_DEFAULTS, Enqueued, Job, JobOptions, JobState
 from conveyor.keys import GLOBAL_QUEUES, JOB_FIELDS, QueueKeys
 from conveyor.middleware import Middleware, before_enqueue
-from conveyor.queue import BULK_CHUNK
+from conveyor.queue import BULK_CHUNK, PIPELINED_CHUNKS
 from conveyor.scripts import UNREACHABLE, unavailable
-from conveyor.validation import check_job_id, check_queue_name
+from conveyor.validation import check_chunk_size, check_job_id, check_queue_name
 
 
 class SyncQueue:
@@ -96,7 +96,10 @@ class SyncQueue:
         return Enqueued(job.id, bool(created))
 
     def add_bulk(self, jobs: Iterable[BulkItem], *, chunk_size: int = BULK_CHUNK) -> list[Enqueued]:
-        """Enqueue many jobs, one round trip per chunk; all are validated first."""
+        """Enqueue many jobs, one script call per ``chunk_size`` jobs; all are validated
+        first, so a bad job fails the call with nothing written. Chunks go out ten to a
+        pipeline (one round trip), in order."""
+        check_chunk_size(chunk_size)
         hook = self._hook if self.middleware else None
         max_bytes = self._settings.max_payload_bytes
         items, guarded = guard_bulk(jobs, self.defaults, max_bytes, hook, self.admission)
@@ -107,13 +110,19 @@ class SyncQueue:
             return done
         prepared = prepare_bulk(items, self.defaults, max_bytes)
         self._register()
+        maxlen = self._settings.events_maxlen
         results: list[Enqueued] = []
-        for start in range(0, len(prepared), chunk_size):
-            chunk = prepared[start : start + chunk_size]
-            codes = self.connection.scripts(
-                "add", self._layout, add_args(self._settings.events_maxlen, chunk)
+        step = chunk_size * PIPELINED_CHUNKS
+        for start in range(0, len(prepared), step):
+            chunks = [
+                prepared[i : i + chunk_size]
+                for i in range(start, min(start + step, len(prepared)), chunk_size)
+            ]
+            replies = self.connection.scripts.pipelined(
+                "add", self._layout, [add_args(maxlen, chunk) for chunk in chunks]
             )
-            results.extend(Enqueued(j.id, bool(c)) for j, c in zip(chunk, codes, strict=True))
+            for chunk, codes in zip(chunks, replies, strict=True):
+                results.extend(Enqueued(j.id, bool(c)) for j, c in zip(chunk, codes, strict=True))
         return results
 
     def _add_guarded(self, items: Sequence[GuardedJob]) -> list[Enqueued]:

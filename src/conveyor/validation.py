@@ -72,6 +72,12 @@ def check_group(group: object, field: str = "group") -> str:
     return group
 
 
+def check_chunk_size(size: object) -> int:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise InvalidJobOptions("chunk_size", f"must be an integer >= 1, got {size!r}")
+    return size
+
+
 def check_job_name(name: object) -> str:
     if not isinstance(name, str) or not name or len(name) > MAX_JOB_NAME:
         raise InvalidJobData(

@@ -41,7 +41,9 @@ def serve_metrics(port: int) -> None:
 def observability_stack(connection: Connection) -> list[Middleware]:
     """``standard_middleware`` with the optional parts whose packages are installed."""
     return standard_middleware(
-        connection, metrics=_installed("prometheus_client"), tracing=_installed("opentelemetry.trace")
+        connection,
+        metrics=_installed("prometheus_client"),
+        tracing=_installed("opentelemetry.trace"),
     )
 
 

@@ -78,6 +78,7 @@ class AsyncScripts:
     """Registered scripts for an async client; EVALSHA with a reload after NOSCRIPT."""
 
     def __init__(self, client: Any) -> None:
+        self._client = client
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(source(name)) for name in SCRIPT_NAMES
         }
@@ -90,11 +91,23 @@ class AsyncScripts:
         except UNREACHABLE as exc:
             raise unavailable(name, exc) from exc
 
+    async def pipelined(self, name: str, keys: list[str], calls: list[list[Any]]) -> list[Any]:
+        """Several calls of one script sent together, run in order: one round trip for all,
+        and Redis runs each while the next is still arriving."""
+        pipe = self._client.pipeline(transaction=False)
+        for args in calls:
+            await self._scripts[name](keys=keys, args=args, client=pipe)
+        try:
+            return list(await pipe.execute())
+        except UNREACHABLE as exc:
+            raise unavailable(name, exc) from exc
+
 
 class SyncScripts:
     """Registered scripts for a blocking client."""
 
     def __init__(self, client: Any) -> None:
+        self._client = client
         self._scripts: dict[str, Script] = {
             name: client.register_script(source(name)) for name in SCRIPT_NAMES
         }
@@ -102,5 +115,15 @@ class SyncScripts:
     def __call__(self, name: str, keys: list[str], args: list[Any], client: Any = None) -> Any:
         try:
             return self._scripts[name](keys=keys, args=args, client=client)
+        except UNREACHABLE as exc:
+            raise unavailable(name, exc) from exc
+
+    def pipelined(self, name: str, keys: list[str], calls: list[list[Any]]) -> list[Any]:
+        """See :meth:`AsyncScripts.pipelined`."""
+        pipe = self._client.pipeline(transaction=False)
+        for args in calls:
+            self._scripts[name](keys=keys, args=args, client=pipe)
+        try:
+            return list(pipe.execute())
         except UNREACHABLE as exc:
             raise unavailable(name, exc) from exc

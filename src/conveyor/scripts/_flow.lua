@@ -309,7 +309,7 @@ local function begin(b, id, lane, rate)
   if rate then b.log[#b.log + 1] = lane .. stamp end
 end
 
-local CHUNK = 200 -- members per variadic call: unpack() has a stack limit
+-- Members per variadic call: CHUNK, from the prelude (unpack() has a stack limit).
 local function call_chunked(command, key, members, score)
   for first = 1, #members, CHUNK do
     local args = {command, key}

@@ -184,8 +184,12 @@ local function activate(maxlen, worker, lease_ms, count, now)
   elseif count > 0 then
     local expiry = int(now + lease_ms)
     if flow.active() then
-      local function start(id) start_jobs(reply, {id}, maxlen, worker, now, expiry) end
-      reopen = flow.fetch(count, now, maxlen, start)
+      -- Flow control picks the jobs; they are then leased together, as plain ones are.
+      local ids = {}
+      reopen = flow.fetch(count, now, maxlen, function(id) ids[#ids + 1] = id end)
+      for first = 1, #ids, CHUNK do
+        start_jobs(reply, {unpack(ids, first, math.min(#ids, first + CHUNK - 1))}, maxlen, worker, now, expiry)
+      end
     else
       local remaining, popped_any = count, false
       while remaining > 0 do

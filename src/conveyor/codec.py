@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from conveyor.errors import InvalidJobData, InvalidJobOptions
@@ -80,6 +81,11 @@ class SpecTemplates:
         return known[2]
 
 
+@lru_cache(maxsize=1024)
+def _encoded_name(name: str) -> str:
+    return json.dumps(name)
+
+
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -103,7 +109,7 @@ def prepare(
     delay_ms = template.delay_ms
     due = f',"due":{created + delay_ms}' if delay_ms else ""  # lets wait times exclude the delay
     spec_json = (
-        f'{template.head}"name":{_compact(name)}{template.opts},"created":{created}{due},'
+        f'{template.head}"name":{_encoded_name(name)}{template.opts},"created":{created}{due},'
         f'"data":{payload}}}'
     )
     job_id = template.merged.job_id or new_job_id()

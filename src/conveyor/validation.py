@@ -98,8 +98,17 @@ def _check_keys(mapping: dict[Any, Any], field: str) -> None:
             )
 
 
+_SCALARS = (str, int, bool, type(None))  # floats are walked: NaN and Infinity are refused
+
+
 def _check_depth(value: Any, field: str) -> None:
     """Iterative walk: a recursive one would itself overflow on hostile nesting."""
+    if type(value) in _SCALARS:
+        return
+    if type(value) is dict and all(
+        type(k) is str and type(v) in _SCALARS for k, v in value.items()
+    ):
+        return  # the common flat object: nothing to walk
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -121,7 +130,8 @@ def encode_json(value: Any, field: str, max_bytes: int) -> str:
         text = json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise InvalidJobData(field, f"is not JSON-serialisable: {exc}") from None
-    size = len(text.encode())
+    # UTF-8 takes at most 4 bytes a character: short texts need no encoding to be measured.
+    size = len(text) if len(text) * 4 <= max_bytes else len(text.encode())
     if size > max_bytes:
         raise PayloadTooLarge(
             field, f"is {size} bytes as JSON; the limit is {max_bytes} (CONVEYOR_MAX_PAYLOAD_BYTES)"

@@ -56,8 +56,11 @@ class JobNotFound(ConveyorError, LookupError):
 class InvalidStateTransition(ConveyorError):
     """The job is not in a state that allows the requested operation."""
 
-    def __init__(self, job_id: str, state: str | None, operation: str) -> None:
-        super().__init__(f"cannot {operation} job {job_id!r} while it is {state or 'missing'}")
+    def __init__(
+        self, job_id: str, state: str | None, operation: str, hint: str | None = None
+    ) -> None:
+        message = f"cannot {operation} job {job_id!r} while it is {state or 'missing'}"
+        super().__init__(f"{message}: {hint}" if hint else message)
         self.job_id = job_id
         self.state = state
         self.operation = operation

@@ -48,6 +48,11 @@ from conveyor.validation import check_chunk_size, check_job_id, check_queue_name
 
 MAX_PAGE = 1000
 BULK_CHUNK = 1000
+REMOVE_FLOW_CHILD = -2  # remove.lua's code for an unfinished flow child
+FLOW_CHILD_HINT = (
+    "it is an unfinished child of a flow and its parent waits for it; cancel it instead, "
+    "so the parent's failure policy applies"
+)
 #: Chunks of a bulk add sent together (one pipeline), bounding the client's buffer.
 PIPELINED_CHUNKS = 10
 
@@ -316,8 +321,17 @@ class Queue:
         await self._per_id("requeue", "retry", [job_id], spec)
 
     async def remove(self, job_id: str) -> None:
-        """Delete a job that is not running."""
-        await self._per_id("remove", "remove", [job_id])
+        """Delete a job that is not running (nor an unfinished child of a flow: cancel
+        that instead, so its parent's failure policy applies)."""
+        check_job_id(job_id)
+        (code,) = await self._run("remove", [self._settings.events_maxlen, job_id])
+        if code == 1:
+            return
+        state = await self._state(job_id)
+        if state is None:
+            raise JobNotFound(self.name, job_id)
+        hint = FLOW_CHILD_HINT if code == REMOVE_FLOW_CHILD else None
+        raise InvalidStateTransition(job_id, state, "remove", hint)
 
     async def change_priority(self, job_id: str, priority: int) -> None:
         if (

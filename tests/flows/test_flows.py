@@ -265,3 +265,30 @@ async def test_cancelling_a_waiting_parent_tells_its_own_parent(
     assert await top.cancel("root2") == "cancelled"
     with pytest.raises(conveyor.InvalidStateTransition):
         await top.cancel("root2")
+
+
+async def test_removing_an_unfinished_child_is_refused_and_changes_nothing(
+    flows: Flows, conn: conveyor.Connection, names: tuple[str, str, str]
+) -> None:
+    top, mid, _ = names
+    await flows.add(FlowJob("top", top, None, JobOptions(job_id="p"), [
+        FlowJob("leaf", mid, 1, JobOptions(job_id="c1"), on_failure="continue"),
+    ]))  # fmt: skip
+    child_queue = Queue(mid, conn)
+    with pytest.raises(conveyor.InvalidStateTransition) as caught:
+        await child_queue.remove("c1")
+    assert "cancel it instead" in str(caught.value) and caught.value.state == "waiting"
+    assert (await child_queue.get_job("c1")).state == "waiting"
+    # Once finished, the child may go: its parent has been told.
+    assert await child_queue.cancel("c1") == "cancelled"
+    await child_queue.remove("c1")
+    assert (await Queue(top, conn).get_job("p")).state == "waiting"
+
+
+async def test_removing_a_waiting_middle_parent_is_refused(
+    flows: Flows, conn: conveyor.Connection, names: tuple[str, str, str]
+) -> None:
+    await flows.add(three_levels(names, "continue"))
+    with pytest.raises(conveyor.InvalidStateTransition) as caught:
+        await Queue(names[1], conn).remove("mid")
+    assert caught.value.state == "waiting-children"

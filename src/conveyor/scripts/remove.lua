@@ -1,8 +1,19 @@
 -- remove: delete jobs and all their fields (any state but active).
 -- ARGV: 1 events maxlen, then job ids
--- Returns: one integer per id: 1 removed, 0 no such job, -1 active (nothing changed).
+-- Returns: one integer per id: 1 removed, 0 no such job, -1 active, -2 an unfinished child
+--   of a flow (its parent waits for it: cancel it instead); nothing changed for codes <= 0.
 local maxlen = ARGV[1]
 local codes = {}
+
+local FINISHED = {completed = true, dead = true, cancelled = true}
+local function has_parent(id)
+  local spec = redis.call('HGET', F.spec, id)
+  if not spec or not string.find(spec, '"flow":', 1, true) then return false end
+  local ok, decoded = pcall(cjson.decode, spec)
+  return ok and type(decoded.flow) == 'table' and type(decoded.flow.up) == 'table'
+    and #decoded.flow.up > 0
+end
+
 for i = 2, #ARGV do
   local id = ARGV[i]
   local state = redis.call('HGET', F.state, id)
@@ -10,6 +21,8 @@ for i = 2, #ARGV do
     codes[#codes + 1] = 0
   elseif state == 'active' then
     codes[#codes + 1] = -1
+  elseif not FINISHED[state] and has_parent(id) then
+    codes[#codes + 1] = -2
   else
     for _, zset in ipairs({K_WAIT, K_DELAYED, K_COMPLETED, K_DEAD, K_CANCELLED}) do
       redis.call('ZREM', zset, id)

@@ -48,10 +48,10 @@ from conveyor.validation import check_chunk_size, check_job_id, check_queue_name
 
 MAX_PAGE = 1000
 BULK_CHUNK = 1000
-REMOVE_FLOW_CHILD = -2  # remove.lua's code for an unfinished flow child
-FLOW_CHILD_HINT = (
-    "it is an unfinished child of a flow and its parent waits for it; cancel it instead, "
-    "so the parent's failure policy applies"
+REMOVE_IN_FLOW = -2  # remove.lua's code for a job of an unfinished flow
+IN_FLOW_HINT = (
+    "it is part of an unfinished flow (a parent waits for it, or it waits for its "
+    "children); cancel it first, so the flow's failure policy applies, then remove it"
 )
 #: Chunks of a bulk add sent together (one pipeline), bounding the client's buffer.
 PIPELINED_CHUNKS = 10
@@ -321,8 +321,8 @@ class Queue:
         await self._per_id("requeue", "retry", [job_id], spec)
 
     async def remove(self, job_id: str) -> None:
-        """Delete a job that is not running (nor an unfinished child of a flow: cancel
-        that instead, so its parent's failure policy applies)."""
+        """Delete a job that is not running nor part of an unfinished flow (cancel that
+        first, so the flow's failure policy applies)."""
         check_job_id(job_id)
         (code,) = await self._run("remove", [self._settings.events_maxlen, job_id])
         if code == 1:
@@ -330,7 +330,7 @@ class Queue:
         state = await self._state(job_id)
         if state is None:
             raise JobNotFound(self.name, job_id)
-        hint = FLOW_CHILD_HINT if code == REMOVE_FLOW_CHILD else None
+        hint = IN_FLOW_HINT if code == REMOVE_IN_FLOW else None
         raise InvalidStateTransition(job_id, state, "remove", hint)
 
     async def change_priority(self, job_id: str, priority: int) -> None:

@@ -277,7 +277,7 @@ async def test_removing_an_unfinished_child_is_refused_and_changes_nothing(
     child_queue = Queue(mid, conn)
     with pytest.raises(conveyor.InvalidStateTransition) as caught:
         await child_queue.remove("c1")
-    assert "cancel it instead" in str(caught.value) and caught.value.state == "waiting"
+    assert "cancel it first" in str(caught.value) and caught.value.state == "waiting"
     assert (await child_queue.get_job("c1")).state == "waiting"
     # Once finished, the child may go: its parent has been told.
     assert await child_queue.cancel("c1") == "cancelled"
@@ -285,10 +285,16 @@ async def test_removing_an_unfinished_child_is_refused_and_changes_nothing(
     assert (await Queue(top, conn).get_job("p")).state == "waiting"
 
 
-async def test_removing_a_waiting_middle_parent_is_refused(
+async def test_removing_a_parent_that_waits_for_children_is_refused(
     flows: Flows, conn: conveyor.Connection, names: tuple[str, str, str]
 ) -> None:
     await flows.add(three_levels(names, "continue"))
     with pytest.raises(conveyor.InvalidStateTransition) as caught:
         await Queue(names[1], conn).remove("mid")
     assert caught.value.state == "waiting-children"
+    top = Queue(names[0], conn)
+    with pytest.raises(conveyor.InvalidStateTransition):  # the root waits for children too
+        await top.remove("top")
+    assert await top.cancel("top") == "cancelled"
+    await top.remove("top")
+    assert await conn.client.zcard(top.keys.key("waiting-children")) == 0

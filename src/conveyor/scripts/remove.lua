@@ -1,7 +1,8 @@
 -- remove: delete jobs and all their fields (any state but active).
 -- ARGV: 1 events maxlen, then job ids
--- Returns: one integer per id: 1 removed, 0 no such job, -1 active, -2 an unfinished child
---   of a flow (its parent waits for it: cancel it instead); nothing changed for codes <= 0.
+-- Returns: one integer per id: 1 removed, 0 no such job, -1 active, -2 part of an
+--   unfinished flow (a child its parent waits for, or a parent waiting for children:
+--   cancel it first); nothing changed for codes <= 0.
 local maxlen = ARGV[1]
 local codes = {}
 
@@ -21,7 +22,7 @@ for i = 2, #ARGV do
     codes[#codes + 1] = 0
   elseif state == 'active' then
     codes[#codes + 1] = -1
-  elseif not FINISHED[state] and has_parent(id) then
+  elseif state == 'waiting-children' or (not FINISHED[state] and has_parent(id)) then
     codes[#codes + 1] = -2
   else
     for _, zset in ipairs({K_WAIT, K_DELAYED, K_COMPLETED, K_DEAD, K_CANCELLED}) do

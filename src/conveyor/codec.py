@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from conveyor.errors import InvalidJobData, InvalidJobOptions
-from conveyor.job import Attempt, Job, JobOptions, JobState
+from conveyor.job import Attempt, Enqueued, Job, JobOptions, JobState
 from conveyor.keys import JOB_FIELDS
 from conveyor.retry import Backoff
 from conveyor.validation import check_job_name, encode_json
@@ -161,6 +161,25 @@ def prepare_bulk(
         except InvalidJobData as exc:
             raise type(exc)(f"jobs[{index}].{exc.field}", exc.message) from None
     return prepared
+
+
+def pipeline_groups(
+    prepared: Sequence[PreparedJob], chunk_size: int, chunks_per_group: int
+) -> Iterator[list[Sequence[PreparedJob]]]:
+    """A bulk add's chunks (one ``add.lua`` call each), ``chunks_per_group`` to a pipeline."""
+    step = chunk_size * chunks_per_group
+    for start in range(0, len(prepared), step):
+        end = min(start + step, len(prepared))
+        yield [prepared[i : i + chunk_size] for i in range(start, end, chunk_size)]
+
+
+def enqueued(chunks: Sequence[Sequence[PreparedJob]], replies: Sequence[Any]) -> list[Enqueued]:
+    """Pair each job of the chunks with its code in ``add.lua``'s replies."""
+    return [
+        Enqueued(job.id, bool(code))
+        for chunk, codes in zip(chunks, replies, strict=True)
+        for job, code in zip(chunk, codes, strict=True)
+    ]
 
 
 def add_args(events_maxlen: int, jobs: Sequence[PreparedJob]) -> list[Any]:

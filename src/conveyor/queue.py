@@ -14,6 +14,8 @@ from conveyor.codec import (
     SpecTemplates,
     add_args,
     decode_job,
+    enqueued,
+    pipeline_groups,
     prepare,
     prepare_bulk,
 )
@@ -179,17 +181,11 @@ class Queue:
         await self._register()
         maxlen = self._settings.events_maxlen
         results: list[Enqueued] = []
-        step = chunk_size * PIPELINED_CHUNKS
-        for start in range(0, len(prepared), step):
-            chunks = [
-                prepared[i : i + chunk_size]
-                for i in range(start, min(start + step, len(prepared)), chunk_size)
-            ]
-            replies = await self.connection.scripts.pipelined(
-                "add", self._layout, [add_args(maxlen, chunk) for chunk in chunks]
+        for chunks in pipeline_groups(prepared, chunk_size, PIPELINED_CHUNKS):
+            calls = [add_args(maxlen, chunk) for chunk in chunks]
+            results += enqueued(
+                chunks, await self.connection.scripts.pipelined("add", self._layout, calls)
             )
-            for chunk, codes in zip(chunks, replies, strict=True):
-                results.extend(Enqueued(j.id, bool(c)) for j, c in zip(chunk, codes, strict=True))
         return results
 
     # -- reading -----------------------------------------------------------------------

@@ -11,6 +11,8 @@ from conveyor.codec import (
     SpecTemplates,
     add_args,
     decode_job,
+    enqueued,
+    pipeline_groups,
     prepare,
     prepare_bulk,
 )
@@ -112,17 +114,11 @@ class SyncQueue:
         self._register()
         maxlen = self._settings.events_maxlen
         results: list[Enqueued] = []
-        step = chunk_size * PIPELINED_CHUNKS
-        for start in range(0, len(prepared), step):
-            chunks = [
-                prepared[i : i + chunk_size]
-                for i in range(start, min(start + step, len(prepared)), chunk_size)
-            ]
-            replies = self.connection.scripts.pipelined(
-                "add", self._layout, [add_args(maxlen, chunk) for chunk in chunks]
+        for chunks in pipeline_groups(prepared, chunk_size, PIPELINED_CHUNKS):
+            calls = [add_args(maxlen, chunk) for chunk in chunks]
+            results += enqueued(
+                chunks, self.connection.scripts.pipelined("add", self._layout, calls)
             )
-            for chunk, codes in zip(chunks, replies, strict=True):
-                results.extend(Enqueued(j.id, bool(c)) for j, c in zip(chunk, codes, strict=True))
         return results
 
     def _add_guarded(self, items: Sequence[GuardedJob]) -> list[Enqueued]:

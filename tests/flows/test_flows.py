@@ -213,13 +213,18 @@ async def test_duplicate_ids_and_empty_chains_are_refused(
     assert sum((await Queue(names[0], conn).counts()).values()) == 0
 
 
+async def add_parent_of_one(flows: Flows, names: tuple[str, str, str]) -> None:
+    """Parent "p" in the top queue, waiting for child "c1" (policy continue) in the middle one."""
+    await flows.add(FlowJob("top", names[0], None, JobOptions(job_id="p"), [
+        FlowJob("leaf", names[1], 1, JobOptions(job_id="c1"), on_failure="continue"),
+    ]))  # fmt: skip
+
+
 async def test_a_child_cancelled_while_waiting_tells_its_parent(
     flows: Flows, conn: conveyor.Connection, names: tuple[str, str, str]
 ) -> None:
     top, mid, _ = names
-    await flows.add(FlowJob("top", top, None, JobOptions(job_id="p"), [
-        FlowJob("leaf", mid, 1, JobOptions(job_id="c1"), on_failure="continue"),
-    ]))  # fmt: skip
+    await add_parent_of_one(flows, names)
     assert await Queue(mid, conn).cancel("c1") == "cancelled"
     parent = await Queue(top, conn).get_job("p")
     assert parent.state == "waiting"
@@ -271,9 +276,7 @@ async def test_removing_an_unfinished_child_is_refused_and_changes_nothing(
     flows: Flows, conn: conveyor.Connection, names: tuple[str, str, str]
 ) -> None:
     top, mid, _ = names
-    await flows.add(FlowJob("top", top, None, JobOptions(job_id="p"), [
-        FlowJob("leaf", mid, 1, JobOptions(job_id="c1"), on_failure="continue"),
-    ]))  # fmt: skip
+    await add_parent_of_one(flows, names)
     child_queue = Queue(mid, conn)
     with pytest.raises(conveyor.InvalidStateTransition) as caught:
         await child_queue.remove("c1")

@@ -2,7 +2,7 @@
 
 from conveyor.config import Settings, load_settings
 from conveyor.connection import Connection, SyncConnection, connect, connect_sync
-from conveyor.context import JobContext
+from conveyor.context import JobContext, current_job
 from conveyor.dedup import Dedup, DedupMode
 from conveyor.embedded import EmbeddedRedis
 from conveyor.errors import (
@@ -120,6 +120,7 @@ __all__ = [
     "__version__",
     "connect",
     "connect_sync",
+    "current_job",
     "live_workers",
     "load_settings",
     "queue_names",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,8 +36,13 @@ class JobContext:
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     #: UNIX seconds when the job became due: enqueue time plus its delay (for wait times).
     ready_at: float | None = None
+    #: UNIX seconds when this attempt started.
+    started_at: float = 0.0
     #: Reads a flow parent's children outcomes (None for jobs without children).
     _children: Callable[[], Awaitable[dict[str, Any]]] | None = field(default=None, repr=False)
+    #: ``trace_id`` / ``span_id`` of the attempt's consumer span, set by
+    #: :class:`conveyor.observability.tracing.TracingMiddleware` when the span records.
+    trace_ids: dict[str, str] | None = field(default=None, repr=False)
 
     @property
     def correlation_id(self) -> str | None:
@@ -71,6 +77,18 @@ class JobContext:
     def _from_thread(self, coroutine: Any) -> None:
         assert self._loop is not None, "only sync handlers run in a thread"
         asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+
+#: The job the current task runs (the worker sets it in each job's own task).
+CURRENT_JOB: ContextVar[JobContext | None] = ContextVar("conveyor_current_job", default=None)
+
+
+def current_job() -> JobContext | None:
+    """The context of the job this code runs in (a handler, or code it calls), else None.
+
+    Sync handlers see it too: they run in a thread with a copy of the job's context.
+    """
+    return CURRENT_JOB.get()
 
 
 def describe_error(error: BaseException, traceback_text: str | None) -> dict[str, Any]:

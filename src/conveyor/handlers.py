@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from conveyor.context import JobContext
@@ -30,6 +31,8 @@ class Handler:
     isolation: Isolation = "none"
     timeout: float | None = None
     retry: RetryPolicy | None = None
+    #: Whether ``function`` is a coroutine function (looked up once: a worker asks per job).
+    is_async: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         if not callable(self.function):
@@ -38,10 +41,7 @@ class Handler:
             raise ConfigError("handler.isolation", "must be 'none' or 'process'")
         if self.isolation == "process":
             import_path(self.function)  # fails now, not at the first job
-
-    @property
-    def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.function)
+        object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.function))
 
 
 def as_handlers(raw: Mapping[str, Callable[..., Any] | Handler]) -> dict[str, Handler]:
@@ -90,5 +90,7 @@ async def invoke(
             raise
     loop = asyncio.get_running_loop()
     ctx._loop = loop
-    future = loop.run_in_executor(executor, handler.function, ctx, data)
+    # A copy of this task's context, so the thread sees current_job() and correlation ids.
+    run = contextvars.copy_context().run
+    future = loop.run_in_executor(executor, run, handler.function, ctx, data)
     return await _bounded(future, timeout, grace)

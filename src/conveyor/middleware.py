@@ -24,13 +24,39 @@ class Middleware:
         return options
 
     async def around_job(self, ctx: JobContext, data: Any, call_next: CallNext) -> Any:
-        """Wrap one attempt (e.g. a tracing span or a logging context); return its result."""
+        """Wrap one attempt (e.g. a tracing span); return its result.
+
+        Each layer that overrides it costs a coroutine per job: prefer :meth:`job_started`
+        and :meth:`job_finished` when nothing needs to run *around* the handler.
+        """
         return await call_next()
+
+    def wraps(self, ctx: JobContext) -> bool:
+        """Whether :meth:`around_job` wraps this attempt (yes, unless overridden).
+
+        A layer that often has nothing to do around a job (tracing with no SDK configured
+        and no incoming trace) answers no and saves the job a coroutine.
+        """
+        return True
+
+    def job_started(self, ctx: JobContext) -> None:
+        """Just before the handler runs, inside every ``around_job`` layer (so within the
+        attempt's span when tracing is on)."""
 
     def job_finished(
         self, ctx: JobContext, outcome: str, duration: float, error: BaseException | None
     ) -> None:
         """After an attempt: outcome is completed, retry, dead or cancelled."""
+
+    def jobs_completed(self, completed: Sequence[tuple[JobContext, float]]) -> None:
+        """Attempts that completed, with their durations, just before the worker writes
+        their results (one call per acknowledgement batch).
+
+        The default calls :meth:`job_finished` for each; override it to handle a batch at
+        once (a log write or a counter update per batch instead of per job).
+        """
+        for ctx, duration in completed:
+            self.job_finished(ctx, "completed", duration, None)
 
     def jobs_fetched(self, queue: str, count: int) -> None:
         """After a fetch that leased ``count`` jobs (0 when the queue was empty)."""
@@ -48,6 +74,12 @@ class Middleware:
         """The worker finished its last job and is about to unregister (e.g. flush)."""
 
 
+def overriding(middleware: Sequence[Middleware], hook: str) -> list[Middleware]:
+    """The layers whose class overrides ``hook``: a worker calls only those, per job."""
+    default = getattr(Middleware, hook)
+    return [layer for layer in middleware if getattr(type(layer), hook) is not default]
+
+
 def chain(
     middleware: Sequence[Middleware], ctx: JobContext, data: Any, handler: CallNext
 ) -> CallNext:
@@ -56,9 +88,15 @@ def chain(
     Layers that do not override ``around_job`` are left out: each would cost a coroutine
     per job for nothing.
     """
+    return wrap(overriding(middleware, "around_job"), ctx, data, handler)
+
+
+def wrap(layers: Sequence[Middleware], ctx: JobContext, data: Any, handler: CallNext) -> CallNext:
+    """:func:`chain` for layers known to override ``around_job`` (a worker's, found once);
+    a layer whose :meth:`Middleware.wraps` says no for this job is left out."""
     call = handler
-    for layer in reversed(middleware):
-        if type(layer).around_job is not Middleware.around_job:
+    for layer in reversed(layers):
+        if layer.wraps(ctx):
             call = _bind(layer, ctx, data, call)
     return call
 

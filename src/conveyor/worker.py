@@ -25,7 +25,7 @@ from typing import Any
 
 from conveyor.codec import backoff_of
 from conveyor.connection import TRANSIENT_ERRORS, Connection, reconnect_delay
-from conveyor.context import JobContext, describe_error, dumps
+from conveyor.context import CURRENT_JOB, JobContext, describe_error, dumps
 from conveyor.errors import (
     ConfigError,
     JobCancelled,
@@ -38,7 +38,7 @@ from conveyor.flows.store import children_results, settle
 from conveyor.handlers import Handler, as_handlers, invoke
 from conveyor.job import KEEP_COMPLETED, KEEP_DEAD, Retention
 from conveyor.keys import GLOBAL_WORKERS, QueueKeys, worker_key
-from conveyor.middleware import Middleware, chain
+from conveyor.middleware import Middleware, overriding, wrap
 from conveyor.retry import Decision, RetryPolicy
 from conveyor.scheduler.runner import Scheduler
 from conveyor.validation import check_queue_name
@@ -67,6 +67,8 @@ class _QueueState:
     #: Flow children: completed with their parents by tree_complete (id, token, result, spec).
     flow_acks: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
     completing: set[str] = field(default_factory=set)  # acks in flight to Redis
+    #: Completed attempts and their durations, told to the middleware before their acks go.
+    finished: list[tuple[JobContext, float]] = field(default_factory=list)
     ack_ready: asyncio.Event = field(default_factory=asyncio.Event)
     next_delayed_ms: int = -1
     paused: bool = False
@@ -143,6 +145,13 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.stats = WorkerStats()
         self.middleware = list(middleware)
+        self._around = overriding(self.middleware, "around_job")
+        self._started = overriding(self.middleware, "job_started")
+        self._completed = [
+            layer for layer in self.middleware
+            if layer in overriding(self.middleware, "jobs_completed")
+            or layer in overriding(self.middleware, "job_finished")
+        ]  # fmt: skip
         #: With ``schedules=True`` the worker also fires its queues' schedules (any number
         #: of workers may: each fire time still becomes exactly one job).
         self.scheduler = Scheduler(connection, list(queues)) if schedules else None
@@ -337,9 +346,10 @@ class Worker:
             worker_id=self.id, _write=self._writer(q),
             ready_at=spec.get("due", spec.get("created", 0)) / 1000,
         )  # fmt: skip
+        CURRENT_JOB.set(ctx)  # this task runs only this job: no reset needed
         if "flow" in spec:
             ctx._children = functools.partial(children_results, self.connection, q.name, job_id)
-        started = time.time()
+        started = ctx.started_at = time.time()
         acked = False
         try:
             handler = self.handlers.get(spec["name"])
@@ -352,19 +362,21 @@ class Worker:
             if running.cancel_reason is not None:
                 raise JobCancelled(running.cancel_reason)
             try:
-                result_json = dumps(result)
+                result_json = "null" if result is None else dumps(result)
             except (TypeError, ValueError) as exc:
                 raise UnrecoverableError(f"the handler's return value is not JSON: {exc}") from None
             if not running.lost and ancestors_of(spec):
                 q.flow_acks.append((job_id, running.token, result_json, spec))
                 q.ack_ready.set()
                 acked = True
-                self._notify_finished(ctx, "completed", started, None)
+                if self.middleware:
+                    q.finished.append((ctx, time.time() - started))
             elif not running.lost:
                 q.acks.append((job_id, running.token, result_json))
                 q.ack_ready.set()
                 acked = True  # the ack loop frees the slot once the completion is written
-                self._notify_finished(ctx, "completed", started, None)
+                if self.middleware:
+                    q.finished.append((ctx, time.time() - started))
         except asyncio.CancelledError:
             if running.cancel_reason is not None and not running.lost:
                 error = JobCancelled(running.cancel_reason)
@@ -383,14 +395,19 @@ class Worker:
         timeout = options.get("timeout") or handler.timeout
 
         async def run_handler() -> Any:
+            for layer in self._started:
+                try:
+                    layer.job_started(ctx)
+                except Exception:
+                    log.exception("middleware %r failed in job_started", layer)
             return await invoke(
                 handler, ctx, data, timeout=timeout, grace=self.timeout_grace,
                 executor=self._executor,
             )  # fmt: skip
 
-        if not self.middleware:
+        if not self._around:
             return await run_handler()
-        return await chain(self.middleware, ctx, data, run_handler)()
+        return await wrap(self._around, ctx, data, run_handler)()
 
     def _notify_finished(
         self, ctx: JobContext, outcome: str, started: float, error: BaseException | None
@@ -401,6 +418,18 @@ class Worker:
                 layer.job_finished(ctx, outcome, duration, error)
             except Exception:
                 log.exception("middleware %r failed in job_finished", layer)
+
+    def _notify_completed(self, q: _QueueState) -> None:
+        """Tell the middleware about the completions queued so far, before their acks go
+        out: whoever sees a job completed in Redis then sees it in the metrics too."""
+        if not q.finished:
+            return
+        batch, q.finished = q.finished, []
+        for layer in self._completed:
+            try:
+                layer.jobs_completed(batch)
+            except Exception:
+                log.exception("middleware %r failed in jobs_completed", layer)
 
     def _notify(self, hook: str, *args: Any) -> None:
         for layer in self.middleware:
@@ -512,6 +541,7 @@ class Worker:
             ]  # fmt: skip
             for ack in batch:
                 args.extend(ack)
+            self._notify_completed(q)
             q.completing.update(ack[0] for ack in batch)
             try:
                 codes, fetched = await self._call_script("complete", q, args)
@@ -535,6 +565,7 @@ class Worker:
         batch, q.flow_acks = q.flow_acks, []
         head = [self._maxlen, *self.keep_completed.args()]
         keys, args = tree_complete_call(q.layout, q.name, batch, head)
+        self._notify_completed(q)
         q.completing.update(ack[0] for ack in batch)
         try:
             replies = await self._call_script("tree_complete", q, args, keys)

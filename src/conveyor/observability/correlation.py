@@ -2,7 +2,8 @@
 
 The id comes from the job's ``meta["correlation_id"]`` when given at enqueue, otherwise from
 the :data:`current` context variable, which a web framework integration sets per request
-(:func:`bind`). Inside a job the worker binds the job's id, so child jobs inherit it.
+(:func:`bind`). Inside a job, the job's own id is current (read through
+:func:`conveyor.current_job`), so child jobs and log lines inherit it.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import replace
-from typing import Any
 
-from conveyor.context import JobContext
+from conveyor.context import CURRENT_JOB
 from conveyor.errors import ValidationError
 from conveyor.job import JobOptions
-from conveyor.middleware import CallNext, Middleware
+from conveyor.middleware import Middleware
 
 META_KEY = "correlation_id"
 MAX_LENGTH = 200
@@ -41,7 +41,12 @@ def check(value: object) -> str:
 
 
 def get() -> str | None:
-    return current.get()
+    """The bound id (a request's), else the running job's, else None."""
+    bound = current.get()
+    if bound is not None:
+        return bound
+    job = CURRENT_JOB.get()
+    return None if job is None else job.correlation_id
 
 
 @contextlib.contextmanager
@@ -55,10 +60,10 @@ def bind(correlation_id: str | None) -> Iterator[str | None]:
 
 
 class CorrelationMiddleware(Middleware):
-    """Stamps a correlation id on every enqueued job and binds it while a job runs.
+    """Stamps the current correlation id (or, with ``generate=True``, a fresh one) on every
+    enqueued job, so each job tree has one id.
 
-    ``generate=True`` gives jobs enqueued outside any request a fresh id, so each job tree
-    still has one id.
+    It needs no worker hook: while a job runs, :func:`get` already answers with the job's id.
     """
 
     def __init__(self, *, generate: bool = True) -> None:
@@ -68,14 +73,7 @@ class CorrelationMiddleware(Middleware):
         if META_KEY in options.meta:
             check(options.meta[META_KEY])
             return options
-        value = current.get() or (uuid.uuid4().hex if self.generate else None)
+        value = get() or (uuid.uuid4().hex if self.generate else None)
         if value is None:
             return options
         return replace(options, meta={**options.meta, META_KEY: value})
-
-    async def around_job(self, ctx: JobContext, data: Any, call_next: CallNext) -> Any:
-        token = current.set(ctx.correlation_id)
-        try:
-            return await call_next()
-        finally:
-            current.reset(token)

@@ -77,6 +77,7 @@ _P0, _W0 = _INDEX[_P_BUCKET[0]], _INDEX[_W_BUCKET[0]]
 _OUTCOME = {name: _INDEX[name] for name in ("completed", "cancelled")}
 _FAILED, _RETRIED, _DEAD = _INDEX["failed"], _INDEX["retried"], _INDEX["dead"]
 _RATE_LIMITED = _INDEX["rate_limited"]
+_COMPLETED = _INDEX["completed"]
 
 
 @dataclass(slots=True)
@@ -96,6 +97,17 @@ class _Tally:
     def merge(self, other: _Tally) -> None:
         for i, amount in enumerate(other.values):
             self.values[i] += amount
+
+
+def _add_attempt(values: list[int], ctx: JobContext, duration: float) -> None:
+    values[_ATTEMPTS] += 1
+    values[_P0 + bisect.bisect_left(BOUNDS, duration)] += 1
+    values[_P_SUM] += round(duration * 1000)
+    if ctx.token == "1" and ctx.ready_at:
+        # Only the first activation waited for a worker; later ones waited for a backoff.
+        wait = max(ctx.started_at - ctx.ready_at, 0.0)
+        values[_W0 + bisect.bisect_left(BOUNDS, wait)] += 1
+        values[_W_SUM] += round(wait * 1000)
 
 
 class HistoryRecorder(Middleware):
@@ -153,14 +165,17 @@ class HistoryRecorder(Middleware):
         else:
             values[_FAILED] += 1
             values[_RETRIED if outcome == "retry" else _DEAD] += 1
-        values[_ATTEMPTS] += 1
-        values[_P0 + bisect.bisect_left(BOUNDS, duration)] += 1
-        values[_P_SUM] += round(duration * 1000)
-        if ctx.token == "1" and ctx.ready_at:
-            # Only the first activation waited for a worker; later ones waited for a backoff.
-            wait = max(now - duration - ctx.ready_at, 0.0)
-            values[_W0 + bisect.bisect_left(BOUNDS, wait)] += 1
-            values[_W_SUM] += round(wait * 1000)
+        _add_attempt(values, ctx, duration)
+
+    def jobs_completed(self, completed: Sequence[tuple[JobContext, float]]) -> None:
+        queue, minute, values = "", -1.0, []
+        for ctx, duration in completed:
+            finished = ctx.started_at + duration
+            if ctx.queue != queue or finished // 60 != minute:
+                queue, minute = ctx.queue, finished // 60
+                values = self._tally(queue, finished).values
+            values[_COMPLETED] += 1
+            _add_attempt(values, ctx, duration)
 
     def jobs_fetched(self, queue: str, count: int) -> None:
         self._last_fetch[queue] = int(time.time() * 1000)

@@ -17,14 +17,15 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from json.encoder import encode_basestring_ascii as _quote
 from typing import IO, Any, Literal
 
 from conveyor.context import JobContext
 from conveyor.errors import ConfigError
 from conveyor.job import JobOptions
-from conveyor.middleware import CallNext, Middleware
+from conveyor.middleware import Middleware
 from conveyor.observability import correlation
 from conveyor.redaction import DEFAULT, Redactor
 
@@ -42,7 +43,6 @@ OUTCOME_LEVELS = {
     "dead": logging.ERROR,
 }
 _START = time.time()  # for relativeCreated; close enough to logging's own start time
-MAX_PENDING = 100_000  # trace ids remembered between a job's start and its outcome
 _RESERVED = frozenset(vars(logging.makeLogRecord({})))
 Format = Literal["auto", "json", "console"]
 
@@ -94,16 +94,21 @@ class JsonFormatter(logging.Formatter):
         self.redactor = redactor
         self._heads: dict[tuple[int, str, object], str] = {}  # level/logger/event, encoded
 
+    def head(self, levelno: int, logger: str, event: str) -> str:
+        """``"level":…,"logger":…,"event":…`` for a line, encoded once per combination."""
+        key = (levelno, logger, event)
+        head = self._heads.get(key)
+        if head is None:
+            level = logging.getLevelName(levelno).lower()
+            head = self._heads[key] = _dumps({"level": level, "logger": logger, "event": event})
+            head = self._heads[key] = head[1:-1]
+        return head
+
     def format(self, record: logging.LogRecord) -> str:
         clean = getattr(record, _CLEAN, None)
         if clean is not None and not record.exc_info:
-            # The per-job fast path: fixed keys, values already safe; one dumps call.
-            key = (record.levelno, record.name, record.msg)
-            head = self._heads.get(key)
-            if head is None:
-                head = self._heads[key] = _dumps(
-                    {"level": record.levelname.lower(), "logger": record.name, "event": record.msg}
-                )[1:-1]
+            # The per-job path: fixed keys, values already safe; one dumps call.
+            head = self.head(record.levelno, record.name, record.msg)
             return f'{{"ts":{record.created:.6f},{head},{_dumps(clean)[1:]}'
 
         entry: dict[str, Any] = {
@@ -155,7 +160,16 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:
             self.handleError(record)
             return
-        if record.levelno >= logging.WARNING:
+        self._written(record.levelno)
+
+    def write_lines(self, text: str, levelno: int) -> None:
+        """Write already formatted lines (each ending in a newline) at ``levelno``."""
+        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
+            self.stream.write(text)
+            self._written(levelno)
+
+    def _written(self, levelno: int) -> None:
+        if levelno >= logging.WARNING:
             self.flush()
             return
         self._dirty = True
@@ -232,6 +246,61 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
+def direct_handler(logger: logging.Logger, level: int) -> BatchingStreamHandler | None:
+    """The one handler a record at ``level`` on ``logger`` would reach, if it is a JSON
+    :class:`BatchingStreamHandler` and nothing on the way filters: then a line may be
+    written to it directly, without a LogRecord, and reads exactly as ``logging`` would
+    have written it. None otherwise (other handlers, filters, another format)."""
+    found: BatchingStreamHandler | None = None
+    current: logging.Logger | None = logger
+    if logger.filters or logger.disabled or type(logger).handle is not logging.Logger.handle:
+        return None
+    while current is not None:
+        for handler in current.handlers:
+            if (
+                found is not None
+                or type(handler) is not BatchingStreamHandler
+                or type(handler.formatter) is not JsonFormatter
+                or handler.filters
+                or level < handler.level
+            ):
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    return found
+
+
+def _completed_lines(start: str, completed: Sequence[tuple[JobContext, float]]) -> str:
+    """``job.completed`` lines after ``start`` (timestamp and head): the keys and order of
+    :meth:`LoggingMiddleware.job_finished`'s fields, each value encoded as ``json.dumps``
+    would. Written out by hand because it runs for every job a worker completes."""
+    lines = []
+    queue = name = worker = prefix = middle = ""
+    for ctx, duration in completed:
+        if ctx.queue != queue or ctx.name != name or ctx.worker_id != worker:
+            queue, name, worker = ctx.queue, ctx.name, ctx.worker_id
+            prefix = f'{start},"queue":{_quote(queue)},"name":{_quote(name)},"job_id":'
+            middle = f',"worker_id":{_quote(worker)},"correlation_id":'
+        meta = ctx.meta
+        correlation_id = meta.get(correlation.META_KEY)
+        ids = ctx.trace_ids
+        if ids is None and "traceparent" in meta:
+            ids = _from_traceparent(meta["traceparent"])
+        end = (
+            f',"trace_id":{_quote(ids["trace_id"])},"span_id":{_quote(ids["span_id"])}}}\n'
+            if ids
+            else "}\n"
+        )
+        lines.append(
+            f'{prefix}{_quote(ctx.id)},"attempt":{ctx.attempt}{middle}'
+            f"{'null' if correlation_id is None else _quote(correlation_id)}"
+            f',"duration_ms":{round(duration * 1000, 3)!r}{end}'
+        )
+    return "".join(lines)
+
+
 class LoggingMiddleware(Middleware):
     """Logs one event per job transition on the ``conveyor.jobs`` logger.
 
@@ -239,6 +308,10 @@ class LoggingMiddleware(Middleware):
     line already names the attempt and its duration and a busy worker pays per line.
     ``completed_level`` (INFO) sets that of ``job.completed``. Enqueues without a job id get
     one here, so the producer's line names the id the worker's lines will show.
+
+    Completions come a batch at a time; when the only handler they would reach is the JSON
+    one :func:`configure` installs, the batch's lines are formatted here and written with one
+    call (the same bytes ``logging`` would write, for a few µs a line instead of ~30).
     """
 
     def __init__(
@@ -255,7 +328,6 @@ class LoggingMiddleware(Middleware):
         self.redactor = redactor
         self._template: dict[str, Any] = {}
         self.refresh_template()
-        self._traces: dict[tuple[str, str, str], dict[str, str]] = {}
         _LIVE.add(self)
 
     def refresh_template(self) -> None:
@@ -297,22 +369,22 @@ class LoggingMiddleware(Middleware):
             "worker_id": ctx.worker_id, "correlation_id": ctx.correlation_id,
         }  # fmt: skip
 
-    async def around_job(self, ctx: JobContext, data: Any, call_next: CallNext) -> Any:
-        if not self.logger.isEnabledFor(logging.INFO):
-            return await call_next()
-        ids = trace_ids() or _from_traceparent(ctx.meta.get("traceparent"))
-        if ids:
-            if len(self._traces) >= MAX_PENDING:  # outcomes never reported (lease lost)
-                self._traces.pop(next(iter(self._traces)))
-            self._traces[(ctx.queue, ctx.id, ctx.token)] = ids
+    @staticmethod
+    def _trace_of(ctx: JobContext) -> dict[str, str]:
+        """The attempt's span (set by TracingMiddleware), else the producer's from the job."""
+        if ctx.trace_ids is not None:
+            return ctx.trace_ids
+        traceparent = ctx.meta.get("traceparent")
+        return _from_traceparent(traceparent) if traceparent else {}
+
+    def job_started(self, ctx: JobContext) -> None:
         if self.logger.isEnabledFor(self.started_level):
+            ids = trace_ids() or self._trace_of(ctx)  # within the attempt's span, if any
             self._log(self.started_level, "job.started", {**self._job_fields(ctx), **ids})
-        return await call_next()
 
     def job_finished(
         self, ctx: JobContext, outcome: str, duration: float, error: BaseException | None
     ) -> None:
-        ids = self._traces.pop((ctx.queue, ctx.id, ctx.token), None)
         level = self.completed_level if outcome == "completed" else OUTCOME_LEVELS[outcome]
         if not self.logger.isEnabledFor(level):
             return
@@ -321,8 +393,21 @@ class LoggingMiddleware(Middleware):
         if error is not None:
             fields["error_type"] = type(error).__name__
             fields["error"] = self.redactor.text(str(error)[:2000])
-        fields.update(ids or {})
+        fields.update(self._trace_of(ctx))
         self._log(level, f"job.{outcome}", fields)
+
+    def jobs_completed(self, completed: Sequence[tuple[JobContext, float]]) -> None:
+        level = self.completed_level
+        if not self.logger.isEnabledFor(level):
+            return
+        handler = direct_handler(self.logger, level)
+        if handler is None:
+            for ctx, duration in completed:
+                self.job_finished(ctx, "completed", duration, None)
+            return
+        assert isinstance(handler.formatter, JsonFormatter)
+        head = handler.formatter.head(level, self.logger.name, "job.completed")
+        handler.write_lines(_completed_lines(f'{{"ts":{time.time():.6f},{head}', completed), level)
 
     def lease_lost(self, queue: str, job_id: str) -> None:
         self._log(logging.WARNING, "job.lease_lost", {"queue": queue, "job_id": job_id})

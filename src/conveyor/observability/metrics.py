@@ -187,6 +187,10 @@ class _TallySink:
             counts[index] += 1
         self.collector.observe(series, duration, wait)
 
+    def completed(self, batch: Sequence[tuple[JobContext, float]]) -> None:
+        """:meth:`finished` for a batch of completions."""
+        self.collector.add_completed(batch, (self._attempts, *self._indexes["completed"]))
+
     def enqueued(self, queue: str, name: str) -> None:
         self.collector.of(queue, name).counts[self._enqueued] += 1
 
@@ -247,8 +251,14 @@ class PrometheusMiddleware(Middleware):
         wait = None
         if ctx.token == "1" and ctx.ready_at:
             # Only the first activation waited for a worker; later ones waited for a backoff.
-            wait = max(time.time() - duration - ctx.ready_at, 0.0)
+            wait = max(ctx.started_at - ctx.ready_at, 0.0)
         self.sink.finished(ctx.queue, ctx.name, outcome, duration, wait)
+
+    def jobs_completed(self, completed: Sequence[tuple[JobContext, float]]) -> None:
+        if isinstance(self.sink, _TallySink):
+            self.sink.completed(completed)
+        else:
+            super().jobs_completed(completed)
 
     def jobs_fetched(self, queue: str, count: int) -> None:
         self.sink.fetched_at(queue, time.time())

@@ -21,6 +21,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from conveyor.context import JobContext
+
 
 class _Series:
     """Counts of one (queue, job name): counters by kind, then two histograms."""
@@ -66,6 +68,28 @@ class TallyCollector(Collector):
         if wait is not None:
             series.wait[bisect.bisect_left(self.buckets, wait)] += 1
             series.wait_sum += wait
+
+    def add_completed(
+        self, batch: Sequence[tuple[JobContext, float]], kinds: Sequence[int]
+    ) -> None:
+        """Count completed attempts (each adds one to every counter in ``kinds``) and observe
+        their durations, and their waits when they were first activations."""
+        buckets, queue, name = self.buckets, "", ""
+        series: _Series | None = None  # queue names are never empty: set by the first job
+        for ctx, duration in batch:
+            if ctx.queue != queue or ctx.name != name:
+                queue, name = ctx.queue, ctx.name
+                series = self.of(queue, name)
+            assert series is not None
+            for kind in kinds:
+                series.counts[kind] += 1
+            series.duration[bisect.bisect_left(buckets, duration)] += 1
+            series.duration_sum += duration
+            if ctx.token == "1" and ctx.ready_at:
+                # Only the first activation waited for a worker; later ones for a backoff.
+                wait = max(ctx.started_at - ctx.ready_at, 0.0)
+                series.wait[bisect.bisect_left(buckets, wait)] += 1
+                series.wait_sum += wait
 
     def add_queue(self, kind: str, queue: str, amount: int) -> None:
         counts = self.per_queue[kind]

@@ -84,9 +84,11 @@ class TracingMiddleware(Middleware):
         meta = {k: v for k, v in options.meta.items() if k not in CARRIER_KEYS}
         return replace(options, meta={**meta, **carrier})
 
+    def wraps(self, ctx: JobContext) -> bool:
+        """No span (and no coroutine) for a job with no incoming trace while no SDK records."""
+        return "traceparent" in ctx.meta or self._recording()
+
     async def around_job(self, ctx: JobContext, data: Any, call_next: CallNext) -> Any:
-        if "traceparent" not in ctx.meta and not self._recording():
-            return await call_next()
         parent = _PROPAGATOR.extract(ctx.meta) if "traceparent" in ctx.meta else None
         creation = trace.get_current_span(parent).get_span_context() if parent else None
         links = [Link(creation)] if creation is not None and creation.is_valid else []
@@ -104,5 +106,11 @@ class TracingMiddleware(Middleware):
         with self.tracer.start_as_current_span(
             f"process {ctx.queue}", context=parent, kind=SpanKind.CONSUMER,
             links=links, attributes=attributes,
-        ):  # fmt: skip
+        ) as span:  # fmt: skip
+            ids = span.get_span_context()
+            if ids.is_valid:  # for the job's log lines, which are written after the span
+                ctx.trace_ids = {
+                    "trace_id": f"{ids.trace_id:032x}",
+                    "span_id": f"{ids.span_id:016x}",
+                }
             return await call_next()

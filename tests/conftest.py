@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -101,3 +102,14 @@ async def wait_for_state(
             f"job {job_id} still {job.state} after {timeout}s (wanted {states}); "
             f"attempts {job.attempts_made}, error {job.error}, counts {await queue.counts()}"
         ) from None
+
+
+@pytest.fixture(autouse=True)
+def conveyor_logger_restored() -> Iterator[None]:
+    """``observability.logging.configure`` stops the ``conveyor`` logger propagating; the
+    next test's ``caplog`` needs it back."""
+    logger = logging.getLogger("conveyor")
+    level, propagate = logger.level, logger.propagate
+    yield
+    logger.setLevel(level)
+    logger.propagate = propagate

@@ -22,6 +22,7 @@ from conveyor.observability.logging import (
     JsonFormatter,
     LoggingMiddleware,
     configure,
+    direct_handler,
 )
 from tests.conftest import running, wait_for_state
 
@@ -38,6 +39,15 @@ def captured() -> Iterator[io.StringIO]:
     yield stream
     logging.getLogger("conveyor").removeHandler(handler)
     handler.close()
+
+
+def drop_pytest_handlers() -> None:
+    """Leave ``configure``'s handler the only one: as each test starts, pytest attaches its
+    own to loggers that do not propagate (as ``configure`` leaves ``conveyor``), and takes
+    them off again when it ends."""
+    logger = logging.getLogger("conveyor")
+    for handler in [h for h in logger.handlers if h.get_name() != "conveyor.observability"]:
+        logger.removeHandler(handler)
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -185,3 +195,112 @@ def test_info_lines_are_flushed_soon_warnings_at_once() -> None:
         "job.retry",
     ]
     handler.close()
+
+
+def job_context(**changes: Any) -> JobContext:
+    fields: dict[str, Any] = dict(
+        id="job-1", name="send", queue="mail", attempt=2, token="1", options={},
+        meta={"correlation_id": 'req "quoted" \u00e9\n'}, worker_id="host-1-abc", _write=None,
+    )  # fmt: skip
+    return JobContext(**(fields | changes))
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_batched_completion_lines_read_as_the_logging_path_writes_them(
+    captured: io.StringIO,
+) -> None:
+    drop_pytest_handlers()
+    middleware = LoggingMiddleware()
+    traced = job_context(id="job-2", trace_ids={"trace_id": "a" * 32, "span_id": "b" * 16})
+    producer = job_context(id="job-3", meta={"traceparent": f"00-{'c' * 32}-{'d' * 16}-01"})
+    batch = [(job_context(), 0.01234567), (traced, 1.5), (producer, 0.0)]
+    assert direct_handler(middleware.logger, logging.INFO) is not None
+    middleware.jobs_completed(batch)  # the direct path: the JSON handler is the only one
+    direct = captured.getvalue().splitlines()
+    extra = Collect()
+    logging.getLogger("conveyor").addHandler(extra)  # now logging must see every record
+    try:
+        middleware.jobs_completed(batch)
+    finally:
+        logging.getLogger("conveyor").removeHandler(extra)
+    through_logging = captured.getvalue().splitlines()[len(direct) :]
+    assert [r.getMessage() for r in extra.records] == ["job.completed"] * 3
+    assert len(direct) == len(through_logging) == 3
+    for fast, slow in zip(direct, through_logging, strict=True):
+        assert fast.split(",", 1)[1] == slow.split(",", 1)[1]  # byte for byte after "ts"
+    first, second, third = (json.loads(line) for line in direct)
+    assert first["correlation_id"] == 'req "quoted" \u00e9\n'
+    assert first["duration_ms"] == 12.346 and first["attempt"] == 2
+    assert (second["trace_id"], second["span_id"]) == ("a" * 32, "b" * 16)
+    assert (third["trace_id"], third["correlation_id"]) == ("c" * 32, None)
+
+
+def test_direct_writes_only_where_logging_would_write_the_same(captured: io.StringIO) -> None:
+    drop_pytest_handlers()
+    jobs, root = logging.getLogger("conveyor.jobs"), logging.getLogger("conveyor")
+    (handler,) = root.handlers
+    assert direct_handler(jobs, logging.INFO) is handler
+    handler.setLevel(logging.INFO)
+    assert direct_handler(jobs, logging.DEBUG) is None  # below the handler's level
+    handler.setLevel(logging.NOTSET)
+    for add, remove in [
+        (lambda: jobs.addFilter(lambda r: True), lambda: jobs.filters.clear()),
+        (lambda: handler.addFilter(lambda r: True), lambda: handler.filters.clear()),
+        (lambda: jobs.addHandler(Collect()), lambda: jobs.handlers.clear()),
+    ]:
+        add()
+        assert direct_handler(jobs, logging.INFO) is None
+        remove()
+    handler.setFormatter(logging.Formatter())  # a format of the user's own
+    assert direct_handler(jobs, logging.INFO) is None
+    handler.setFormatter(JsonFormatter())
+    jobs.propagate = False
+    try:
+        assert direct_handler(jobs, logging.INFO) is None  # the line would reach nothing
+    finally:
+        jobs.propagate = True
+    root.propagate = True  # configure() stopped it: the root logger's handlers count too
+    assert direct_handler(jobs, logging.INFO) is None  # pytest's, here
+    root.propagate = False
+    real_call_handlers = logging.Logger.callHandlers
+
+    def call_handlers(self: logging.Logger, record: logging.LogRecord) -> None:
+        real_call_handlers(self, record)  # an error tracker's wrapper, say
+
+    logging.Logger.callHandlers = call_handlers  # type: ignore[method-assign]
+    try:
+        assert direct_handler(jobs, logging.INFO) is None
+    finally:
+        logging.Logger.callHandlers = real_call_handlers  # type: ignore[method-assign]
+    assert direct_handler(jobs, logging.INFO) is handler
+
+
+async def test_sync_and_async_handlers_see_their_job_and_its_correlation_id(
+    conn: conveyor.Connection, queue_name: str
+) -> None:
+    seen: dict[str, tuple[str | None, str | None]] = {}
+
+    def observe(ctx: JobContext, data: Any) -> None:
+        job = conveyor.current_job()
+        seen[ctx.name] = (job.id if job else None, correlation.get())
+
+    async def observe_async(ctx: JobContext, data: Any) -> None:
+        observe(ctx, data)
+
+    queue = Queue(queue_name, conn)
+    options = JobOptions(meta={"correlation_id": "req-7"})
+    jobs = [await queue.add(name, None, options) for name in ("sync", "async")]
+    worker = Worker(conn, [queue_name], {"sync": observe, "async": observe_async})
+    async with running(worker):
+        for job in jobs:
+            await wait_for_state(queue, job.id, "completed")
+    assert seen == {"sync": (jobs[0].id, "req-7"), "async": (jobs[1].id, "req-7")}
+    assert conveyor.current_job() is None and correlation.get() is None

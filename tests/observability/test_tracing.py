@@ -83,3 +83,13 @@ async def test_producer_and_consumer_spans_linked_and_child_continues(
 def test_without_an_sdk_jobs_are_left_alone() -> None:
     options = TracingMiddleware().before_enqueue("q", "n", JobOptions(meta={"tenant": "t"}))
     assert options.meta == {"tenant": "t"}
+
+
+def test_spans_only_for_jobs_that_carry_a_trace_or_when_an_sdk_records() -> None:
+    ctx = JobContext(
+        id="j", name="n", queue="q", attempt=1, token="1", meta={}, options={},
+        worker_id="w", _write=None,  # type: ignore[arg-type]
+    )  # fmt: skip
+    assert TracingMiddleware(TracerProvider()).wraps(ctx)
+    ctx.meta["traceparent"] = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+    assert TracingMiddleware().wraps(ctx)  # an incoming trace is continued, SDK or not

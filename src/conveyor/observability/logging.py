@@ -210,10 +210,15 @@ def configure(
     format: Format = "auto",
     stream: IO[str] | None = None,
     redactor: Redactor = DEFAULT,
+    propagate: bool = False,
 ) -> logging.Handler:
     """Send Conveyor's logs to ``stream`` (stderr): console format on a terminal, JSON
     elsewhere. ``level`` defaults to ``CONVEYOR_LOG_LEVEL``. Replaces a handler this function
-    installed before, so calling it twice does not duplicate lines."""
+    installed before, so calling it twice does not duplicate lines.
+
+    ``propagate=False`` keeps the lines from also reaching the root logger's handlers (an
+    application's ``basicConfig`` would print each line a second time, in its own format).
+    """
     if level is None:
         from conveyor.config import load_settings
 
@@ -232,6 +237,7 @@ def configure(
         old.close()
     logger.addHandler(handler)
     logger.setLevel(numeric)
+    logger.propagate = propagate
     return handler
 
 
@@ -246,6 +252,12 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
+def _patched(cls: type[logging.Logger]) -> bool:
+    """Whether record handling was replaced (a subclass, or a tool such as an error
+    tracker that wraps ``callHandlers`` to see every record): then logging must see them."""
+    return cls.handle.__module__ != "logging" or cls.callHandlers.__module__ != "logging"
+
+
 def direct_handler(logger: logging.Logger, level: int) -> BatchingStreamHandler | None:
     """The one handler a record at ``level`` on ``logger`` would reach, if it is a JSON
     :class:`BatchingStreamHandler` and nothing on the way filters: then a line may be
@@ -253,7 +265,7 @@ def direct_handler(logger: logging.Logger, level: int) -> BatchingStreamHandler 
     have written it. None otherwise (other handlers, filters, another format)."""
     found: BatchingStreamHandler | None = None
     current: logging.Logger | None = logger
-    if logger.filters or logger.disabled or type(logger).handle is not logging.Logger.handle:
+    if logger.filters or logger.disabled or _patched(type(logger)):
         return None
     while current is not None:
         for handler in current.handlers:

@@ -313,3 +313,54 @@ async def test_concurrency_limit_is_respected(
         for job in jobs:
             await wait_for_state(queue, job.id, "completed")
     assert peak == concurrency
+
+
+class Idles(conveyor.Worker):
+    """Tells when it waits on an empty queue; ``stop_on_wake`` stops it as that wait ends,
+    when the fetch queued behind the wait has leased what there was."""
+
+    stop_on_wake = False
+
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **options)
+        self.waiting = asyncio.Event()
+
+    async def _wait_then_fetch(self, q: Any, args: list[Any]) -> list[Any]:
+        self.waiting.set()
+        reply = await super()._wait_then_fetch(q, args)
+        if self.stop_on_wake:
+            self.stop()
+        return reply
+
+
+async def test_an_idle_worker_stops_at_once_and_leaves_no_wake_key(
+    conn: conveyor.Connection, queue: Queue
+) -> None:
+    worker = Idles(conn, [queue.name], {}, idle_block=30)
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(worker.waiting.wait(), 5)
+    began = time.monotonic()
+    worker.stop()
+    await asyncio.wait_for(task, 5)
+    assert time.monotonic() - began < 2  # woken, not timed out after 30 s
+    assert await conn.client.exists(worker._queues[0].wake) == 0
+
+
+async def test_jobs_fetched_as_the_worker_stops_are_given_back(
+    conn: conveyor.Connection, queue: Queue
+) -> None:
+    ran: list[str] = []
+    worker = Idles(conn, [queue.name], {"x": lambda ctx, data: ran.append(ctx.id)})
+    worker.stop_on_wake = True
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(worker.waiting.wait(), 5)
+    job = await queue.add("x")  # wakes the worker, whose queued fetch leases it at once
+    await asyncio.wait_for(task, 5)
+    back = await queue.get_job(job.id)
+    assert ran == [] and back.state == "waiting"
+    assert back.attempts_made == 0 and back.stalls == 0
+    entries = await conn.client.xrange(queue.keys.events)
+    assert [f["event"] for _, f in entries if f.get("job") == job.id][-2:] == [
+        "active",
+        "released",
+    ]  # leased by the fetch, then given back

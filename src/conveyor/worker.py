@@ -62,6 +62,7 @@ class _QueueState:
     name: str
     keys: QueueKeys
     layout: list[str]
+    wake: str  # a zset only this worker waits on besides the marker: stop() wakes it
     running: dict[str, _Running] = field(default_factory=dict)
     acks: list[tuple[str, str, str]] = field(default_factory=list)
     #: Flow children: completed with their parents by tree_complete (id, token, result, spec).
@@ -161,14 +162,14 @@ class Worker:
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._drained = False
-        self._idle_waits: set[asyncio.Task[Any]] = set()
+        self._idle_waits: dict[asyncio.Future[Any], _QueueState] = {}
+        self._wakes: set[asyncio.Task[None]] = set()
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="conveyor")
         self.started = asyncio.Event()
 
-    @staticmethod
-    def _queue_state(name: str) -> _QueueState:
+    def _queue_state(self, name: str) -> _QueueState:
         keys = QueueKeys(check_queue_name(name))
-        return _QueueState(name, keys, keys.layout)
+        return _QueueState(name, keys, keys.layout, keys.key(f"wake:{self.id}"))
 
     @property
     def running_jobs(self) -> int:
@@ -181,8 +182,12 @@ class Worker:
         if not self._stopping.is_set():
             log.info("worker %s stopping", self.id)
             self._stopping.set()
-            for waiter in self._idle_waits:
-                waiter.cancel()
+            for waiter, q in self._idle_waits.items():
+                # Not cancelled: the fetch behind the wait may have leased jobs already,
+                # and a cancelled call would lose the reply that names them.
+                wake = asyncio.ensure_future(self._wake(waiter, q))
+                self._wakes.add(wake)
+                wake.add_done_callback(self._wakes.discard)
 
     async def run(self, *, install_signal_handlers: bool = False) -> None:
         """Work until :meth:`stop` (or SIGTERM/SIGINT with ``install_signal_handlers``)."""
@@ -278,16 +283,18 @@ class Worker:
     # -- fetching ---------------------------------------------------------------------
 
     async def _fetch_loop(self, q: _QueueState) -> None:
-        failures = 0
+        failures, idle = 0, False
         while not self._stopping.is_set():
             await self._wait_for_slot()
             if self._stopping.is_set():
                 return
             count = self._reserve(self.batch_size)
+            args = [self._maxlen, self.id, int(self.lease * 1000), count]
             try:
-                reply = await self.connection.scripts(
-                    "fetch", q.layout, [self._maxlen, self.id, int(self.lease * 1000), count]
-                )
+                if idle:
+                    reply = await self._wait_then_fetch(q, args)
+                else:
+                    reply = await self.connection.scripts("fetch", q.layout, args)
                 failures = 0
             except TRANSIENT_ERRORS as exc:
                 self._release_slots(count)
@@ -295,29 +302,53 @@ class Worker:
                 log.warning("fetch from %s failed (%s); retrying", q.name, exc)
                 await asyncio.sleep(reconnect_delay(failures))
                 continue
+            except asyncio.CancelledError:
+                self._release_slots(count)
+                if not self._stopping.is_set():
+                    raise
+                return
+            if self._stopping.is_set():  # fetched as the worker was told to stop
+                await self._give_back(q, reply, count)
+                return
             fetched = self._start_jobs(q, reply, count)
             if self.middleware:
                 self._notify("jobs_fetched", q.name, fetched)
-            if fetched == 0:
-                await self._idle(q)
+            idle = fetched == 0
+            if fetched:
+                await asyncio.sleep(0)  # the jobs start before the next fetch is sent
 
-    async def _idle(self, q: _QueueState) -> None:
-        """Block on the queue's marker until a job may be there, or the next delayed is due."""
+    async def _wait_then_fetch(self, q: _QueueState, args: list[Any]) -> list[Any]:
+        """Block on the queue's marker (and this worker's own wake key) until a job may be
+        there or the next delayed one is due, with the fetch queued behind the wait on the
+        same connection: Redis runs it as soon as the wait ends, one round trip earlier."""
         timeout = self.idle_block
         if q.next_delayed_ms >= 0 and not q.paused:
             timeout = min(timeout, max(q.next_delayed_ms / 1000 - time.time(), 0.001))
-        waiter = asyncio.ensure_future(self.connection.client.bzpopmin(q.keys.marker, timeout))
-        self._idle_waits.add(waiter)
+        wait = ["BZPOPMIN", q.keys.marker, q.wake, round(timeout, 3)]
+        waiter = asyncio.ensure_future(self.connection.scripts.after(wait, "fetch", q.layout, args))
+        self._idle_waits[waiter] = q
         try:
-            await waiter
-        except asyncio.CancelledError:
-            if not self._stopping.is_set():
-                raise
-        except TRANSIENT_ERRORS as exc:
-            log.warning("waiting on %s failed (%s)", q.name, exc)
-            await asyncio.sleep(reconnect_delay(3))
+            reply: list[Any] = await waiter
+            return reply
         finally:
-            self._idle_waits.discard(waiter)
+            del self._idle_waits[waiter]
+
+    async def _wake(self, waiter: asyncio.Future[Any], q: _QueueState) -> None:
+        """End this worker's wait on ``q`` now (stopping); cancel it if Redis cannot be told."""
+        try:
+            await self.connection.client.zadd(q.wake, {"stop": 0})
+            await self.connection.client.expire(q.wake, 60)  # if no wait takes it: a crash
+        except TRANSIENT_ERRORS:
+            waiter.cancel()
+
+    async def _give_back(self, q: _QueueState, reply: list[Any], reserved: int) -> None:
+        """Return jobs leased by a fetch that ended after :meth:`stop` (no attempt used)."""
+        self._release_slots(reserved)
+        args: list[Any] = [self._maxlen]
+        for i in range(2, len(reply), 5):
+            args += [reply[i], reply[i + 1]]
+        if len(args) > 1:
+            await self._call_script("release", q, args)
 
     def _start_jobs(self, q: _QueueState, reply: list[Any], reserved: int) -> int:
         q.paused = reply[0] == 1

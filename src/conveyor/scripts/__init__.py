@@ -12,6 +12,7 @@ from typing import Any
 
 from redis.commands.core import AsyncScript, Script
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conveyor.errors import RedisUnavailable
@@ -90,6 +91,24 @@ class AsyncScripts:
             return await self._scripts[name](keys=keys, args=args, client=client)
         except UNREACHABLE as exc:
             raise unavailable(name, exc) from exc
+
+    async def after(self, command: list[Any], name: str, keys: list[str], args: list[Any]) -> Any:
+        """Send ``command`` (e.g. a blocking pop) and the script behind it on one connection:
+        Redis runs the script the moment the command returns, with no round trip back to
+        the client in between. Returns the script's reply (the command's is not needed)."""
+        script = self._scripts[name]
+        pipe = self._client.pipeline(transaction=False)
+        pipe.execute_command(*command)
+        pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            _, reply = await pipe.execute(raise_on_error=False)
+        except UNREACHABLE as exc:
+            raise unavailable(name, exc) from exc
+        if isinstance(reply, NoScriptError):  # the server lost its scripts (a restart)
+            return await self(name, keys, args)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
     async def pipelined(self, name: str, keys: list[str], calls: list[list[Any]]) -> list[Any]:
         """Several calls of one script sent together, run in order: one round trip for all,

@@ -1,16 +1,19 @@
 """Observability overhead: drain noop jobs with metrics, history, logs and tracing off vs on.
 
-    .venv/bin/python bench/observability_overhead.py [--jobs 20000] [--runs 3] [--sdk]
+    .venv/bin/python bench/observability_overhead.py [--jobs 20000] [--runs 9] [--quiet]
+        [--sdk [--sample RATIO]]
 
 Each run starts a fresh embedded redis-server, enqueues the jobs, then times one worker
 process (one asyncio loop, concurrency 200) draining them. "on" is
-``conveyor.observability.standard_middleware``: correlation ids, OpenTelemetry spans, JSON
-logs at INFO (two lines per job, written to a file), Prometheus metrics and the metric
-history flushed every second. Without ``--sdk`` the tracer is the API's no-op one (what a
-process that installed no SDK pays); with ``--sdk`` an SDK tracer provider records every
-span and hands it to a batch processor with an exporter that drops it. The order of the
-modes alternates between runs; prints the median drain rate of each mode, the median of
-each run's own on/off ratio ("paired") and the worker process's CPU time per job. ``--quiet`` adds a mode with ``job.completed`` at DEBUG.
+``conveyor.observability.standard_middleware``: correlation ids, OpenTelemetry spans,
+JSON logs at INFO (a ``job.completed`` line per job, written to a file), Prometheus
+metrics and the metric history flushed every second. Without ``--sdk`` the tracer is the
+API's no-op one (what a process that installed no SDK pays); with ``--sdk`` an SDK tracer
+provider records every span (or, with ``--sample 0.01``, one trace in a hundred:
+``ParentBased(TraceIdRatioBased)``) and hands it to a batch processor with an exporter
+that drops it. The order of the modes alternates between runs; prints the median drain
+rate of each mode, the median of each run's own on/off ratio ("paired") and the worker
+process's CPU time per job. ``--quiet`` adds a mode with ``job.completed`` at DEBUG.
 """
 
 from __future__ import annotations
@@ -47,16 +50,17 @@ def noop_until(jobs: int) -> tuple[Any, asyncio.Event]:
     return noop, done
 
 
-def install_sdk() -> None:
+def install_sdk(ratio: float) -> None:
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
     class Drop(SpanExporter):
         def export(self, spans: Sequence[Any]) -> SpanExportResult:
             return SpanExportResult.SUCCESS
 
-    provider = TracerProvider()
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
     provider.add_span_processor(BatchSpanProcessor(Drop()))
     trace.set_tracer_provider(provider)
 
@@ -102,10 +106,13 @@ async def main(argv: Sequence[str]) -> None:
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sdk", action="store_true", help="record spans with the OTel SDK")
+    parser.add_argument(
+        "--sample", type=float, default=1.0, help="with --sdk: the share of traces sampled"
+    )
     parser.add_argument("--quiet", action="store_true", help="also run with job.completed at DEBUG")
     args = parser.parse_args(argv)
     if args.sdk:
-        install_sdk()
+        install_sdk(args.sample)
     modes = ("off", "on", "quiet") if args.quiet else ("off", "on")
     rates: dict[str, list[float]] = {mode: [] for mode in modes}
     cpus: dict[str, list[float]] = {mode: [] for mode in modes}

@@ -11,12 +11,13 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.trace import SpanKind, StatusCode
 
 import conveyor
 from conveyor import JobContext, JobOptions, Queue, Worker
 from conveyor.observability.logging import LoggingMiddleware, configure
-from conveyor.observability.tracing import TracingMiddleware
+from conveyor.observability.tracing import TracingMiddleware, _unsampled
 from tests.conftest import running, wait_for_state
 
 
@@ -93,3 +94,53 @@ def test_spans_only_for_jobs_that_carry_a_trace_or_when_an_sdk_records() -> None
     assert TracingMiddleware(TracerProvider()).wraps(ctx)
     ctx.meta["traceparent"] = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
     assert TracingMiddleware().wraps(ctx)  # an incoming trace is continued, SDK or not
+
+
+async def test_a_job_of_an_unsampled_trace_gets_no_span_but_stays_in_the_trace(
+    conn: conveyor.Connection, queue_name: str
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_OFF))  # every new trace unsampled
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    stack = [TracingMiddleware(provider)]
+    queue = Queue(queue_name, conn, middleware=stack)
+    seen: dict[str, tuple[str | None, dict[str, str] | None]] = {}
+    child_ran = asyncio.Event()
+
+    async def parent(ctx: JobContext, data: Any) -> None:
+        child = await queue.add("child")
+        seen["parent"] = (None, ctx.trace_ids)
+        seen["child-enqueued"] = ((await queue.get_job(child.id)).meta.get("traceparent"), None)
+
+    async def child(ctx: JobContext, data: Any) -> None:
+        seen["child"] = (ctx.meta.get("traceparent"), ctx.trace_ids)
+        child_ran.set()
+
+    first = await queue.add("parent")
+    traceparent = (await queue.get_job(first.id)).meta["traceparent"]
+    assert not int(traceparent.split("-")[3], 16) & 1  # the producer's trace: not sampled
+    worker = Worker(conn, [queue_name], {"parent": parent, "child": child}, middleware=stack)
+    async with running(worker):
+        await wait_for_state(queue, first.id, "completed")
+        await asyncio.wait_for(child_ran.wait(), 10)
+    provider.shutdown()
+    assert exporter.get_finished_spans() == ()  # nothing sampled, nothing recorded
+    trace_id = traceparent.split("-")[1]
+    assert seen["parent"][1] == {"trace_id": trace_id, "span_id": traceparent.split("-")[2]}
+    child_traceparent = seen["child-enqueued"][0]
+    assert child_traceparent is not None and child_traceparent.split("-")[1] == trace_id
+    assert seen["child"][1] is not None and seen["child"][1]["trace_id"] == trace_id
+
+
+def test_unsampled_shortcut_only_for_well_formed_unsampled_parents() -> None:
+    ids = "00-" + "1" * 32 + "-" + "2" * 16
+    assert _unsampled(ids + "-00") is not None
+    assert _unsampled(ids + "-01") is None  # sampled: a real span is made
+    for bad in (
+        None,
+        "",
+        ids + "-zz",
+        "01" + ids[2:] + "-00",
+        "00-" + "0" * 32 + "-" + "2" * 16 + "-00",
+    ):
+        assert _unsampled(bad) is None

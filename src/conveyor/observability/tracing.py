@@ -19,13 +19,38 @@ from conveyor.job import JobOptions
 from conveyor.middleware import CallNext, Middleware
 
 try:
+    from opentelemetry import context as otel_context
     from opentelemetry import trace
-    from opentelemetry.trace import Link, SpanKind, TracerProvider
+    from opentelemetry.trace import (
+        Link,
+        NonRecordingSpan,
+        SpanContext,
+        SpanKind,
+        TraceFlags,
+        TracerProvider,
+    )
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "conveyor.observability.tracing needs opentelemetry-api: pip install 'conveyor[tracing]'"
     ) from exc
+
+
+def _unsampled(traceparent: str | None) -> SpanContext | None:
+    """The remote span context of a well-formed version-00 ``traceparent`` whose sampled
+    flag is off, else None (sampled, absent, or left to the propagator to judge)."""
+    if traceparent is None or len(traceparent) != 55 or not traceparent.startswith("00-"):
+        return None
+    try:
+        _, trace_id, span_id, flags = traceparent.split("-")
+        context = SpanContext(
+            int(trace_id, 16), int(span_id, 16), is_remote=True,
+            trace_flags=TraceFlags(int(flags, 16)),
+        )  # fmt: skip
+    except ValueError:
+        return None
+    return None if context.trace_flags.sampled or not context.is_valid else context
+
 
 SYSTEM = "conveyor"
 CARRIER_KEYS = ("traceparent", "tracestate")
@@ -40,8 +65,11 @@ class TracingMiddleware(Middleware):
     carry the consumer span's ids.
     """
 
-    def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
+    def __init__(
+        self, tracer_provider: TracerProvider | None = None, *, follow_sampling: bool = True
+    ) -> None:
         self.tracer = trace.get_tracer("conveyor", __version__, tracer_provider=tracer_provider)
+        self.follow_sampling = follow_sampling
         self._sdk = tracer_provider is not None
         self._until_check = 0
 
@@ -89,6 +117,21 @@ class TracingMiddleware(Middleware):
         return "traceparent" in ctx.meta or self._recording()
 
     async def around_job(self, ctx: JobContext, data: Any, call_next: CallNext) -> Any:
+        unsampled = _unsampled(ctx.meta.get("traceparent")) if self.follow_sampling else None
+        if unsampled is not None:
+            # The producer's trace was not sampled: a parent-based sampler (the SDK's
+            # default) would drop this span too, so none is made (an SDK span costs tens
+            # of µs even unrecorded). The job still runs in that trace, so child jobs
+            # carry it on, unsampled, and log lines name it.
+            ctx.trace_ids = {
+                "trace_id": f"{unsampled.trace_id:032x}",
+                "span_id": f"{unsampled.span_id:016x}",
+            }
+            token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(unsampled)))
+            try:
+                return await call_next()
+            finally:
+                otel_context.detach(token)
         parent = _PROPAGATOR.extract(ctx.meta) if "traceparent" in ctx.meta else None
         creation = trace.get_current_span(parent).get_span_context() if parent else None
         links = [Link(creation)] if creation is not None and creation.is_valid else []

@@ -113,25 +113,25 @@ class TracingMiddleware(Middleware):
         return replace(options, meta={**meta, **carrier})
 
     def wraps(self, ctx: JobContext) -> bool:
-        """No span (and no coroutine) for a job with no incoming trace while no SDK records."""
-        return "traceparent" in ctx.meta or self._recording()
+        """A span (and so a coroutine) only for a job that may be recorded: one whose
+        incoming trace is sampled, or one with none while an SDK is configured."""
+        traceparent = ctx.meta.get("traceparent")
+        if traceparent is None:
+            return self._recording()
+        return not (self.follow_sampling and _unsampled(traceparent) is not None)
+
+    def job_started(self, ctx: JobContext) -> None:
+        """A job of an unsampled trace gets no span: a parent-based sampler (the SDK's
+        default) would drop it anyway, and an SDK span costs tens of µs even unrecorded.
+        It still runs in that trace, so child jobs carry it on (unsampled) and log lines
+        name it. Attached for good: the context dies with the job's own task."""
+        if not self.follow_sampling or "traceparent" not in ctx.meta:
+            return
+        unsampled = _unsampled(ctx.meta["traceparent"])
+        if unsampled is not None:
+            otel_context.attach(trace.set_span_in_context(NonRecordingSpan(unsampled)))
 
     async def around_job(self, ctx: JobContext, data: Any, call_next: CallNext) -> Any:
-        unsampled = _unsampled(ctx.meta.get("traceparent")) if self.follow_sampling else None
-        if unsampled is not None:
-            # The producer's trace was not sampled: a parent-based sampler (the SDK's
-            # default) would drop this span too, so none is made (an SDK span costs tens
-            # of µs even unrecorded). The job still runs in that trace, so child jobs
-            # carry it on, unsampled, and log lines name it.
-            ctx.trace_ids = {
-                "trace_id": f"{unsampled.trace_id:032x}",
-                "span_id": f"{unsampled.span_id:016x}",
-            }
-            token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(unsampled)))
-            try:
-                return await call_next()
-            finally:
-                otel_context.detach(token)
         parent = _PROPAGATOR.extract(ctx.meta) if "traceparent" in ctx.meta else None
         creation = trace.get_current_span(parent).get_span_context() if parent else None
         links = [Link(creation)] if creation is not None and creation.is_valid else []

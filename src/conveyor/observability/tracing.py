@@ -52,6 +52,17 @@ def _unsampled(traceparent: str | None) -> SpanContext | None:
     return None if context.trace_flags.sampled or not context.is_valid else context
 
 
+def _flags_unsampled(traceparent: str) -> bool:
+    """A quick look at the flags of a version-00 ``traceparent`` (:func:`_unsampled` reads
+    the whole header, and is what decides; a malformed one is left to the propagator)."""
+    if len(traceparent) != 55 or not traceparent.startswith("00-"):
+        return False
+    try:
+        return not int(traceparent[53:], 16) & 1
+    except ValueError:
+        return False
+
+
 SYSTEM = "conveyor"
 CARRIER_KEYS = ("traceparent", "tracestate")
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -118,7 +129,7 @@ class TracingMiddleware(Middleware):
         traceparent = ctx.meta.get("traceparent")
         if traceparent is None:
             return self._recording()
-        return not (self.follow_sampling and _unsampled(traceparent) is not None)
+        return not (self.follow_sampling and _flags_unsampled(traceparent))
 
     def job_started(self, ctx: JobContext) -> None:
         """A job of an unsampled trace gets no span: a parent-based sampler (the SDK's

@@ -36,10 +36,21 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 
+def _flags_unsampled(traceparent: str) -> bool:
+    """Whether a version-00 ``traceparent``'s sampled flag is off: a quick look at its
+    flags only (a malformed one is left to the propagator)."""
+    if len(traceparent) != 55 or not traceparent.startswith("00-"):
+        return False
+    try:
+        return not int(traceparent[53:], 16) & 1
+    except ValueError:
+        return False
+
+
 def _unsampled(traceparent: str | None) -> SpanContext | None:
     """The remote span context of a well-formed version-00 ``traceparent`` whose sampled
     flag is off, else None (sampled, absent, or left to the propagator to judge)."""
-    if traceparent is None or len(traceparent) != 55 or not traceparent.startswith("00-"):
+    if traceparent is None or not _flags_unsampled(traceparent):
         return None
     try:
         _, trace_id, span_id, flags = traceparent.split("-")
@@ -49,18 +60,7 @@ def _unsampled(traceparent: str | None) -> SpanContext | None:
         )  # fmt: skip
     except ValueError:
         return None
-    return None if context.trace_flags.sampled or not context.is_valid else context
-
-
-def _flags_unsampled(traceparent: str) -> bool:
-    """A quick look at the flags of a version-00 ``traceparent`` (:func:`_unsampled` reads
-    the whole header, and is what decides; a malformed one is left to the propagator)."""
-    if len(traceparent) != 55 or not traceparent.startswith("00-"):
-        return False
-    try:
-        return not int(traceparent[53:], 16) & 1
-    except ValueError:
-        return False
+    return context if context.is_valid else None
 
 
 SYSTEM = "conveyor"

@@ -117,3 +117,33 @@ async def test_a_producer_gets_a_typed_error_when_redis_stays_down(
         assert (await queue.counts())["waiting"] == 2  # AOF kept the first; the second never landed
     finally:
         await conn.close()
+
+
+async def test_an_idle_worker_survives_a_restart_and_takes_the_next_job(
+    own_server: EmbeddedRedis, settings: Settings, queue_name: str
+) -> None:
+    """The wait and the fetch queued behind it: the connection drops mid-wait, and the
+    restarted server no longer knows the fetch script (NOSCRIPT, then loaded again)."""
+    conn = await conveyor.connect(own_server.url, settings=settings)
+    queue = Queue(queue_name, conn)
+    ran = asyncio.Event()
+
+    async def job(ctx: conveyor.JobContext, data: Any) -> None:
+        ran.set()
+
+    worker = Worker(conn, [queue_name], {"job": job}, idle_block=30)
+    try:
+        async with running(worker):
+            await queue.add("job", 1)
+            await asyncio.wait_for(ran.wait(), 10)  # the worker works, then waits idle
+            ran.clear()
+            await asyncio.to_thread(own_server.restart, hard=True)
+            assert await conn.client.script_exists(conn.scripts._scripts["fetch"].sha) == [
+                False
+            ]  # the server forgot the scripts
+            second = await queue.add("job", 2)
+            await asyncio.wait_for(ran.wait(), 20)
+            done = await queue.get_job(second.id)
+            assert done.state in ("active", "completed")
+    finally:
+        await conn.close()

@@ -342,7 +342,8 @@ class Worker:
             waiter.cancel()
 
     async def _give_back(self, q: _QueueState, reply: list[Any], reserved: int) -> None:
-        """Return jobs leased by a fetch that ended after :meth:`stop` (no attempt used)."""
+        """Return jobs leased by a fetch that ended after :meth:`stop` (no attempt used):
+        new work stops at once, even what was already on its way."""
         self._release_slots(reserved)
         args: list[Any] = [self._maxlen]
         for i in range(2, len(reply), 5):
@@ -587,7 +588,9 @@ class Worker:
                     self._notify("lease_lost", q.name, job_id)
                 q.running.pop(job_id, None)
             self._release_slots(len(batch) - reused)
-            if self._start_jobs(q, fetched, count) and self.middleware:
+            if self._stopping.is_set():  # fetched as the worker was told to stop
+                await self._give_back(q, fetched, count)
+            elif self._start_jobs(q, fetched, count) and self.middleware:
                 self._notify("jobs_fetched", q.name, len(fetched) // 5)
 
     async def _complete_flow_children(self, q: _QueueState) -> None:

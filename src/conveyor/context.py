@@ -48,6 +48,14 @@ class JobContext:
     def correlation_id(self) -> str | None:
         return self.meta.get("correlation_id")
 
+    @property
+    def first_wait(self) -> float | None:
+        """Seconds from due to start when this is the job's first activation, else None:
+        only the first waited for a worker; later ones waited for a backoff."""
+        if self.token != "1" or not self.ready_at:
+            return None
+        return max(self.started_at - self.ready_at, 0.0)
+
     async def progress(self, value: Any) -> None:
         """Report progress: a number or any JSON object (e.g. ``{"done": 3, "total": 10}``)."""
         await self._send(encode_json(value, "progress", 64 * 1024), "")

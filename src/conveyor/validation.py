@@ -103,7 +103,6 @@ _SCALARS = (str, int, bool, type(None))
 # A flat object's floats need no walk: the encoder refuses NaN and Infinity, and only then
 # does the walk run, to say which value it was.
 _FLAT = (*_SCALARS, float)
-_encoder = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
 
 
 def _not_json(value: Any) -> Any:
@@ -122,7 +121,7 @@ if _c_make is not None:
                         False, False, False)  # fmt: skip
     _encode: Callable[[Any], str] = _encoding
 else:  # pragma: no cover - Python builds without the C accelerator
-    _encode = _encoder.encode
+    _encode = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _check_depth(value: Any, field: str) -> None:

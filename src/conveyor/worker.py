@@ -148,11 +148,10 @@ class Worker:
         self.middleware = list(middleware)
         self._around = overriding(self.middleware, "around_job")
         self._started = overriding(self.middleware, "job_started")
-        self._completed = [
-            layer for layer in self.middleware
-            if layer in overriding(self.middleware, "jobs_completed")
-            or layer in overriding(self.middleware, "job_finished")
-        ]  # fmt: skip
+        # jobs_completed's default calls job_finished: a layer overriding either is told.
+        batched = overriding(self.middleware, "jobs_completed")
+        single = overriding(self.middleware, "job_finished")
+        self._completed = [m for m in self.middleware if m in batched or m in single]
         #: With ``schedules=True`` the worker also fires its queues' schedules (any number
         #: of workers may: each fire time still becomes exactly one job).
         self.scheduler = Scheduler(connection, list(queues)) if schedules else None

@@ -103,9 +103,8 @@ def _add_attempt(values: list[int], ctx: JobContext, duration: float) -> None:
     values[_ATTEMPTS] += 1
     values[_P0 + bisect.bisect_left(BOUNDS, duration)] += 1
     values[_P_SUM] += round(duration * 1000)
-    if ctx.token == "1" and ctx.ready_at:
-        # Only the first activation waited for a worker; later ones waited for a backoff.
-        wait = max(ctx.started_at - ctx.ready_at, 0.0)
+    wait = ctx.first_wait
+    if wait is not None:
         values[_W0 + bisect.bisect_left(BOUNDS, wait)] += 1
         values[_W_SUM] += round(wait * 1000)
 

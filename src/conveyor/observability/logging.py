@@ -100,8 +100,8 @@ class JsonFormatter(logging.Formatter):
         head = self._heads.get(key)
         if head is None:
             level = logging.getLevelName(levelno).lower()
-            head = self._heads[key] = _dumps({"level": level, "logger": logger, "event": event})
-            head = self._heads[key] = head[1:-1]
+            encoded = _dumps({"level": level, "logger": logger, "event": event})
+            head = self._heads[key] = encoded[1:-1]
         return head
 
     def format(self, record: logging.LogRecord) -> str:
@@ -284,6 +284,14 @@ def direct_handler(logger: logging.Logger, level: int) -> BatchingStreamHandler 
     return found
 
 
+def _trace_of(ctx: JobContext) -> dict[str, str]:
+    """The attempt's span (set by TracingMiddleware), else the producer's from the job."""
+    if ctx.trace_ids is not None:
+        return ctx.trace_ids
+    traceparent = ctx.meta.get("traceparent")
+    return _from_traceparent(traceparent) if traceparent else {}
+
+
 def _completed_lines(start: str, completed: Sequence[tuple[JobContext, float]]) -> str:
     """``job.completed`` lines after ``start`` (timestamp and head): the keys and order of
     :meth:`LoggingMiddleware.job_finished`'s fields, each value encoded as ``json.dumps``
@@ -297,9 +305,7 @@ def _completed_lines(start: str, completed: Sequence[tuple[JobContext, float]]) 
             middle = f',"worker_id":{_quote(worker)},"correlation_id":'
         meta = ctx.meta
         correlation_id = meta.get(correlation.META_KEY)
-        ids = ctx.trace_ids
-        if ids is None and "traceparent" in meta:
-            ids = _from_traceparent(meta["traceparent"])
+        ids = _trace_of(ctx)
         end = (
             f',"trace_id":{_quote(ids["trace_id"])},"span_id":{_quote(ids["span_id"])}}}\n'
             if ids
@@ -381,17 +387,9 @@ class LoggingMiddleware(Middleware):
             "worker_id": ctx.worker_id, "correlation_id": ctx.correlation_id,
         }  # fmt: skip
 
-    @staticmethod
-    def _trace_of(ctx: JobContext) -> dict[str, str]:
-        """The attempt's span (set by TracingMiddleware), else the producer's from the job."""
-        if ctx.trace_ids is not None:
-            return ctx.trace_ids
-        traceparent = ctx.meta.get("traceparent")
-        return _from_traceparent(traceparent) if traceparent else {}
-
     def job_started(self, ctx: JobContext) -> None:
         if self.logger.isEnabledFor(self.started_level):
-            ids = trace_ids() or self._trace_of(ctx)  # within the attempt's span, if any
+            ids = trace_ids() or _trace_of(ctx)  # within the attempt's span, if any
             self._log(self.started_level, "job.started", {**self._job_fields(ctx), **ids})
 
     def job_finished(
@@ -405,7 +403,7 @@ class LoggingMiddleware(Middleware):
         if error is not None:
             fields["error_type"] = type(error).__name__
             fields["error"] = self.redactor.text(str(error)[:2000])
-        fields.update(self._trace_of(ctx))
+        fields.update(_trace_of(ctx))
         self._log(level, f"job.{outcome}", fields)
 
     def jobs_completed(self, completed: Sequence[tuple[JobContext, float]]) -> None:

@@ -248,11 +248,7 @@ class PrometheusMiddleware(Middleware):
     ) -> None:
         if isinstance(error, RetryLater):
             outcome = "rate_limited"
-        wait = None
-        if ctx.token == "1" and ctx.ready_at:
-            # Only the first activation waited for a worker; later ones waited for a backoff.
-            wait = max(ctx.started_at - ctx.ready_at, 0.0)
-        self.sink.finished(ctx.queue, ctx.name, outcome, duration, wait)
+        self.sink.finished(ctx.queue, ctx.name, outcome, duration, ctx.first_wait)
 
     def jobs_completed(self, completed: Sequence[tuple[JobContext, float]]) -> None:
         if isinstance(self.sink, _TallySink):

@@ -74,7 +74,7 @@ class TallyCollector(Collector):
     ) -> None:
         """Count completed attempts (each adds one to every counter in ``kinds``) and observe
         their durations, and their waits when they were first activations."""
-        buckets, queue, name = self.buckets, "", ""
+        queue = name = ""
         series: _Series | None = None  # queue names are never empty: set by the first job
         for ctx, duration in batch:
             if ctx.queue != queue or ctx.name != name:
@@ -83,13 +83,7 @@ class TallyCollector(Collector):
             assert series is not None
             for kind in kinds:
                 series.counts[kind] += 1
-            series.duration[bisect.bisect_left(buckets, duration)] += 1
-            series.duration_sum += duration
-            if ctx.token == "1" and ctx.ready_at:
-                # Only the first activation waited for a worker; later ones for a backoff.
-                wait = max(ctx.started_at - ctx.ready_at, 0.0)
-                series.wait[bisect.bisect_left(buckets, wait)] += 1
-                series.wait_sum += wait
+            self.observe(series, duration, ctx.first_wait)
 
     def add_queue(self, kind: str, queue: str, amount: int) -> None:
         counts = self.per_queue[kind]

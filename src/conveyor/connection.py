@@ -15,6 +15,7 @@ from conveyor.config import Settings, load_settings
 from conveyor.embedded import EmbeddedRedis
 from conveyor.packing import fast_packing
 from conveyor.scripts import AsyncScripts, SyncScripts
+from conveyor.wire import Wire
 
 #: Errors after which a command may be tried again on a fresh connection.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
@@ -63,9 +64,12 @@ class Connection:
         self.client: Any = client
         self.settings = settings
         self.server = server
-        self.scripts = AsyncScripts(client)
+        #: Script calls (every job state change) take the lean path of conveyor.wire.
+        self.wire = Wire.matching(client)
+        self.scripts = AsyncScripts(self.wire)
 
     async def close(self) -> None:
+        await self.wire.close()
         await self.client.aclose()
         if self.server is not None:
             self.server.stop()

@@ -14,28 +14,36 @@ from __future__ import annotations
 from typing import Any
 
 
+def pack(args: tuple[Any, ...] | list[Any]) -> bytes | None:
+    """One request in RESP, or None if an argument is not a str, int, bytes or float."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        kind = type(arg)
+        if kind is str:
+            data = arg.encode()
+        elif kind is int:
+            data = b"%d" % arg
+        elif kind is bytes:
+            data = arg
+        elif kind is float:
+            data = repr(arg).encode()
+        else:
+            return None
+        parts += (b"$%d\r\n" % len(data), data, b"\r\n")
+    return b"".join(parts)
+
+
 class _FastPacking:
     encoder: Any
 
     def pack_command(self, *args: Any) -> list[bytes]:
         head = args[0] if args else None
-        if type(head) is not str or " " in head or self.encoder.encoding != "utf-8":
+        packed = None
+        if type(head) is str and " " not in head and self.encoder.encoding == "utf-8":
+            packed = pack(args)
+        if packed is None:
             return super().pack_command(*args)  # type: ignore[misc, no-any-return]
-        parts = [b"*%d\r\n" % len(args)]
-        for arg in args:
-            kind = type(arg)
-            if kind is str:
-                data = arg.encode()
-            elif kind is int:
-                data = b"%d" % arg
-            elif kind is bytes:
-                data = arg
-            elif kind is float:
-                data = repr(arg).encode()
-            else:
-                return super().pack_command(*args)  # type: ignore[misc, no-any-return]
-            parts += (b"$%d\r\n" % len(data), data, b"\r\n")
-        return [b"".join(parts)]
+        return [packed]
 
 
 _made: dict[type[Any], type[Any]] = {}

@@ -324,7 +324,8 @@ class Worker:
         if q.next_delayed_ms >= 0 and not q.paused:
             timeout = min(timeout, max(q.next_delayed_ms / 1000 - time.time(), 0.001))
         wait = ["BZPOPMIN", q.keys.marker, q.wake, round(timeout, 3)]
-        waiter = asyncio.ensure_future(self.connection.scripts.after(wait, "fetch", q.layout, args))
+        waiting = self.connection.scripts.after(wait, "fetch", q.layout, args, block=timeout)
+        waiter = asyncio.ensure_future(waiting)
         self._idle_waits[waiter] = q
         try:
             reply: list[Any] = await waiter

@@ -138,7 +138,7 @@ async def test_an_idle_worker_survives_a_restart_and_takes_the_next_job(
             await asyncio.wait_for(ran.wait(), 10)  # the worker works, then waits idle
             ran.clear()
             await asyncio.to_thread(own_server.restart, hard=True)
-            assert await conn.client.script_exists(conn.scripts._scripts["fetch"].sha) == [
+            assert await conn.client.script_exists(conn.scripts.sha("fetch")) == [
                 False
             ]  # the server forgot the scripts
             second = await queue.add("job", 2)

@@ -7,16 +7,18 @@ KEYS layout and helpers of ``_prelude.lua``, prepended at load time.
 from __future__ import annotations
 
 from functools import cache
+from hashlib import sha1
 from importlib import resources
 from typing import Any
 
-from redis.commands.core import AsyncScript, Script
+from redis.commands.core import Script
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conveyor.errors import RedisUnavailable
 from conveyor.keys import JOB_FIELDS, QUEUE_STRUCTURES
+from conveyor.wire import Wire, request
 
 SCRIPT_NAMES = (
     "add",
@@ -76,35 +78,41 @@ def unavailable(script: str, exc: Exception) -> RedisUnavailable:
 
 
 class AsyncScripts:
-    """Registered scripts for an async client; EVALSHA with a reload after NOSCRIPT."""
+    """The scripts over a :class:`~conveyor.wire.Wire`: EVALSHA, and the source itself
+    after NOSCRIPT (a restarted server has forgotten its scripts)."""
 
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._scripts: dict[str, AsyncScript] = {
-            name: client.register_script(source(name)) for name in SCRIPT_NAMES
-        }
+    def __init__(self, wire: Wire) -> None:
+        self._wire = wire
+        self._sha = {name: sha1(source(name).encode()).hexdigest() for name in SCRIPT_NAMES}
 
-    async def __call__(
-        self, name: str, keys: list[str], args: list[Any], client: Any = None
+    def sha(self, name: str) -> str:
+        return self._sha[name]
+
+    async def __call__(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        try:
+            (reply,) = await self._wire.call(
+                request(("EVALSHA", self._sha[name], len(keys), *keys, *args))
+            )
+            if isinstance(reply, NoScriptError):
+                (reply,) = await self._wire.call(
+                    request(("EVAL", source(name), len(keys), *keys, *args))
+                )
+        except UNREACHABLE as exc:
+            raise unavailable(name, exc) from exc
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    async def after(
+        self, command: list[Any], name: str, keys: list[str], args: list[Any], *, block: float
     ) -> Any:
-        try:
-            return await self._scripts[name](keys=keys, args=args, client=client)
-        except UNREACHABLE as exc:
-            raise unavailable(name, exc) from exc
-
-    async def after(self, command: list[Any], name: str, keys: list[str], args: list[Any]) -> Any:
-        """Send ``command`` (e.g. a blocking pop) and the script behind it on one connection:
-        Redis runs the script the moment the command returns, with no round trip back to
-        the client in between. Returns the script's reply (the command's is not needed)."""
-        script = self._scripts[name]
-        pipe = self._client.pipeline(transaction=False)
-        pipe.execute_command(*command)
-        pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        try:
-            _, reply = await pipe.execute(raise_on_error=False)
-        except UNREACHABLE as exc:
-            raise unavailable(name, exc) from exc
-        if isinstance(reply, NoScriptError):  # the server lost its scripts (a restart)
+        """Send ``command`` (a blocking pop that waits up to ``block`` seconds) and the
+        script behind it on one connection: Redis runs the script the moment the command
+        returns, with no round trip back to the client in between. Returns the script's
+        reply (the command's is not needed)."""
+        evalsha = request(("EVALSHA", self._sha[name], len(keys), *keys, *args))
+        _, reply = await self._wire.blocking(request(command) + evalsha, 2, block)
+        if isinstance(reply, NoScriptError):
             return await self(name, keys, args)
         if isinstance(reply, Exception):
             raise reply
@@ -113,13 +121,19 @@ class AsyncScripts:
     async def pipelined(self, name: str, keys: list[str], calls: list[list[Any]]) -> list[Any]:
         """Several calls of one script sent together, run in order: one round trip for all,
         and Redis runs each while the next is still arriving."""
-        pipe = self._client.pipeline(transaction=False)
-        for args in calls:
-            await self._scripts[name](keys=keys, args=args, client=pipe)
+        head = ("EVALSHA", self._sha[name], len(keys), *keys)
+        payload = b"".join(request((*head, *args)) for args in calls)
         try:
-            return list(await pipe.execute())
+            replies = await self._wire.call(payload, len(calls))
+            if isinstance(replies[0], NoScriptError):  # then all are: load it, send again
+                await self._wire.call(request(("SCRIPT", "LOAD", source(name))))
+                replies = await self._wire.call(payload, len(calls))
         except UNREACHABLE as exc:
             raise unavailable(name, exc) from exc
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
 
 class SyncScripts:

@@ -324,11 +324,14 @@ class Worker:
         if q.next_delayed_ms >= 0 and not q.paused:
             timeout = min(timeout, max(q.next_delayed_ms / 1000 - time.time(), 0.001))
         wait = ["BZPOPMIN", q.keys.marker, q.wake, round(timeout, 3)]
-        waiting = self.connection.scripts.after(wait, "fetch", q.layout, args, block=timeout)
-        waiter = asyncio.ensure_future(waiting)
+        # stop() wakes the wait, or cancels this task (the fetch loop's) if Redis is gone.
+        waiter = asyncio.current_task()
+        assert waiter is not None
         self._idle_waits[waiter] = q
         try:
-            reply: list[Any] = await waiter
+            reply: list[Any] = await self.connection.scripts.after(
+                wait, "fetch", q.layout, args, block=timeout
+            )
             return reply
         finally:
             del self._idle_waits[waiter]

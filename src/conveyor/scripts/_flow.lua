@@ -24,14 +24,10 @@
 -- A group with waiting jobs is in exactly one of lanes, blocked, full; an empty group may be
 -- left in one of them and is dropped when next visited.
 
-local FC = {
-  config = KEYS[FC_BASE + 1], lanes = KEYS[FC_BASE + 2], blocked = KEYS[FC_BASE + 3],
-  full = KEYS[FC_BASE + 4], jobs = KEYS[FC_BASE + 5], inflight = KEYS[FC_BASE + 6],
-  log = KEYS[FC_BASE + 7], logexp = KEYS[FC_BASE + 8], expiry = KEYS[FC_BASE + 9],
-  cursor = KEYS[FC_BASE + 10],
-}
--- A per-job field of its own, not in F: plain queues never touch it (see group_of).
-local FC_JOB = KEYS[FC_BASE + 11]
+local FC = {}
+local FC_JOB -- a per-job field of its own, not in F: plain queues never touch it
+local FC_NAMES = {'config', 'lanes', 'blocked', 'full', 'jobs', 'inflight', 'log', 'logexp',
+  'expiry', 'cursor'}
 
 local QUEUE_LANE = '\1'
 local SWEEP = 1000
@@ -414,4 +410,12 @@ function flow.fetch(count, now, maxlen, start)
   local next_blocked = redis.call('ZRANGE', FC.blocked, 0, 0, 'WITHSCORES')
   if #next_blocked > 0 then reopen = earliest(reopen, tonumber(next_blocked[2])) end
   return reopen
+end
+
+-- Each call starts from its own keys and with nothing read yet (see bind_queue_keys).
+local function bind_flow_keys()
+  for i, name in ipairs(FC_NAMES) do FC[name] = KEYS[FC_BASE + i] end
+  FC_JOB = KEYS[FC_BASE + 11]
+  groups_used = nil
+  queue_conc, group_conc, any_full = nil, nil, nil
 end

@@ -1,4 +1,5 @@
--- Prepended to every script by conveyor.scripts.
+-- The start of the script library (conveyor.scripts builds it: this, _flow.lua, _tree.lua,
+-- then each script as one function).
 --
 -- KEYS (the same layout for every script, built by conveyor.keys.QueueKeys.layout):
 --   1 waiting    zset  id -> priority/sequence score
@@ -14,15 +15,20 @@
 --  11.. one hash per job field, keyed by job id (see conveyor.keys.JOB_FIELDS)
 -- All keys share the queue's hash tag; scripts build no key names of their own.
 
-local K_WAIT, K_DELAYED, K_ACTIVE, K_COMPLETED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local K_DEAD, K_CANCELLED, K_META, K_MARKER = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local K_EVENTS, K_SEQ = KEYS[9], KEYS[10]
-local F = {
-  spec = KEYS[11], state = KEYS[12], token = KEYS[13], attempts = KEYS[14],
-  stalls = KEYS[15], worker = KEYS[16], started = KEYS[17], finished = KEYS[18],
-  result = KEYS[19], error = KEYS[20], history = KEYS[21], progress = KEYS[22],
-  logs = KEYS[23], cancel = KEYS[24], ready = KEYS[25], priority = KEYS[26],
-}
+-- Bound at the start of every call (bind_queue_keys): the library is loaded once and its
+-- functions run many times, so nothing here may keep one call's keys for the next.
+local K_WAIT, K_DELAYED, K_ACTIVE, K_COMPLETED, K_DEAD, K_CANCELLED, K_META, K_MARKER
+local K_EVENTS, K_SEQ
+local F = {}
+local FIELDS = {'spec', 'state', 'token', 'attempts', 'stalls', 'worker', 'started', 'finished',
+  'result', 'error', 'history', 'progress', 'logs', 'cancel', 'ready', 'priority'}
+
+local function bind_queue_keys()
+  K_WAIT, K_DELAYED, K_ACTIVE, K_COMPLETED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+  K_DEAD, K_CANCELLED, K_META, K_MARKER = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+  K_EVENTS, K_SEQ = KEYS[9], KEYS[10]
+  for i, field in ipairs(FIELDS) do F[field] = KEYS[10 + i] end
+end
 -- Flow control (rate and concurrency limits, groups, deadlines): filled by _flow.lua,
 -- which is loaded after this prelude; the transitions below call into it.
 local flow = {}

@@ -4,7 +4,6 @@ queue that has work)."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from fastapi import APIRouter
@@ -12,7 +11,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import ResponseError
 
 from conveyor.registry import live_workers, queue_names
-from conveyor.scripts import SCRIPT_NAMES, source
+from conveyor.scripts import library
 from conveyor.server.context import ServerContext
 from conveyor.server.deps import Ctx
 from conveyor.server.errors import REDIS_DOWN
@@ -26,12 +25,10 @@ async def healthz() -> dict[str, str]:
 
 
 async def _scripts_loaded(ctx: ServerContext) -> bool:
-    client = ctx.connection.client
-    shas = [hashlib.sha1(source(n).encode()).hexdigest() for n in SCRIPT_NAMES]
-    present = await client.script_exists(*shas)
-    for name, found in zip(SCRIPT_NAMES, present, strict=True):
-        if not found:  # a fresh or restarted Redis: load now rather than on first use
-            await client.script_load(source(name))
+    name, _ = library()
+    if not await ctx.connection.client.function_list(library=name):
+        # A fresh or restarted Redis: load now rather than on first use.
+        await ctx.connection.scripts.load()
     return True
 
 

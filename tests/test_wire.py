@@ -123,3 +123,16 @@ async def test_a_wrong_password_fails_at_once_with_an_authentication_error(tmp_p
         with pytest.raises(redis.AuthenticationError):
             await wire.call(cmd("PING"))
         assert time.monotonic() - began < 1.0  # not retried
+
+
+async def test_then_sees_the_replies_before_the_caller_resumes(wire: Wire) -> None:
+    seen: list[list[object]] = []
+    got = await wire.blocking(cmd("ECHO", "x"), 1, block=1, then=seen.append)
+    assert seen == [["x"]] and got == ["x"]
+
+    def refuse(replies: list[object]) -> None:
+        raise ValueError("not these")
+
+    with pytest.raises(ValueError, match="not these"):  # raised where the caller awaits
+        await wire.blocking(cmd("ECHO", "y"), 1, block=1, then=refuse)
+    assert await wire.call(cmd("ECHO", "z")) == ["z"]  # the connection is still in step

@@ -10,7 +10,7 @@ import pytest
 
 import conveyor
 from conveyor import Backoff, ErrorRule, Handler, JobOptions, Queue, RetryPolicy
-from tests.conftest import wait_for_state
+from tests.conftest import running, wait_for_state
 from tests.isolated_handlers import ignores_everything, sleeps_forever
 
 
@@ -316,21 +316,40 @@ async def test_concurrency_limit_is_respected(
 
 
 class Idles(conveyor.Worker):
-    """Tells when it waits on an empty queue; ``stop_on_wake`` stops it as that wait ends,
-    when the fetch queued behind the wait has leased what there was."""
+    """Tells when it waits on an empty queue; ``stop_on_wake`` stops it as that wait's
+    reply is read, when the fetch queued behind the wait has leased what there was."""
 
     stop_on_wake = False
 
     def __init__(self, *args: Any, **options: Any) -> None:
         super().__init__(*args, **options)
         self.waiting = asyncio.Event()
+        self.waits: list[int | None] = []  # jobs each wait's reply started as it was read
 
-    async def _wait_then_fetch(self, q: Any, args: list[Any]) -> list[Any]:
+    async def _wait_then_fetch(
+        self, q: Any, args: list[Any], reserved: int
+    ) -> tuple[list[Any], int | None]:
         self.waiting.set()
-        reply = await super()._wait_then_fetch(q, args)
-        if self.stop_on_wake:
-            self.stop()
-        return reply
+        scripts = self.connection.scripts
+        if not self.stop_on_wake:
+            outcome = await super()._wait_then_fetch(q, args, reserved)
+            self.waits.append(outcome[1])
+            return outcome
+        after = scripts.after
+
+        async def stopping_first(*call: Any, then: Any = None, **options: Any) -> Any:
+            def stop_then(reply: list[Any]) -> None:
+                self.stop()
+                if then is not None:
+                    then(reply)
+
+            return await after(*call, then=stop_then, **options)
+
+        scripts.after = stopping_first  # type: ignore[method-assign]
+        try:
+            return await super()._wait_then_fetch(q, args, reserved)
+        finally:
+            del scripts.after
 
 
 async def test_an_idle_worker_stops_at_once_and_leaves_no_wake_key(
@@ -344,6 +363,18 @@ async def test_an_idle_worker_stops_at_once_and_leaves_no_wake_key(
     await asyncio.wait_for(task, 5)
     assert time.monotonic() - began < 2  # woken, not timed out after 30 s
     assert await conn.client.exists(worker._queues[0].wake) == 0
+
+
+async def test_a_waiting_worker_starts_the_jobs_as_the_reply_is_read(
+    conn: conveyor.Connection, queue: Queue
+) -> None:
+    ran = asyncio.Event()
+    worker = Idles(conn, [queue.name], {"x": lambda ctx, data: ran.set()})
+    async with running(worker):
+        await asyncio.wait_for(worker.waiting.wait(), 5)
+        await queue.add("x")
+        await asyncio.wait_for(ran.wait(), 5)
+    assert 1 in worker.waits  # started from the reply, before the fetch loop resumed
 
 
 async def test_jobs_fetched_as_the_worker_stops_are_given_back(

@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 
-def pack(args: tuple[Any, ...] | list[Any]) -> bytes | None:
-    """One request in RESP, or None if an argument is not a str, int, bytes or float."""
-    parts = [b"*%d\r\n" % len(args)]
+def pack_items(args: tuple[Any, ...] | list[Any]) -> bytes | None:
+    """The bulk strings of a request without its ``*<count>`` header (to prepend a cached
+    head to), or None if an argument is not a str, int, bytes or float."""
+    parts: list[bytes] = []
     for arg in args:
         kind = type(arg)
         if kind is str:
@@ -31,6 +32,12 @@ def pack(args: tuple[Any, ...] | list[Any]) -> bytes | None:
             return None
         parts += (b"$%d\r\n" % len(data), data, b"\r\n")
     return b"".join(parts)
+
+
+def pack(args: tuple[Any, ...] | list[Any]) -> bytes | None:
+    """One request in RESP, or None if an argument is not a str, int, bytes or float."""
+    items = pack_items(args)
+    return None if items is None else b"*%d\r\n" % len(args) + items
 
 
 class _FastPacking:

@@ -29,7 +29,7 @@ from redis.exceptions import AuthenticationError, InvalidResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from conveyor.packing import pack
+from conveyor.packing import pack_items
 
 _MORE = object()  # hiredis: the buffer holds no whole reply yet
 _ENCODER: Any = Encoder("utf-8", "strict", decode_responses=False)  # type: ignore[no-untyped-call]
@@ -37,9 +37,14 @@ _ENCODER: Any = Encoder("utf-8", "strict", decode_responses=False)  # type: igno
 
 def request(args: list[Any] | tuple[Any, ...]) -> bytes:
     """One command in RESP. Values redis-py refuses (``None``, bools) raise its DataError."""
-    packed = pack(args)
+    return b"*%d\r\n" % len(args) + request_items(args)
+
+
+def request_items(args: list[Any] | tuple[Any, ...]) -> bytes:
+    """A command's arguments in RESP, without the header that counts them."""
+    packed = pack_items(args)
     if packed is None:
-        packed = pack([bytes(_ENCODER.encode(arg)) for arg in args])
+        packed = pack_items([bytes(_ENCODER.encode(arg)) for arg in args])
     assert packed is not None
     return packed
 
@@ -60,6 +65,21 @@ class Endpoint:
         return self.path or f"{self.host}:{self.port}"
 
 
+#: Called with a request's replies from ``data_received``: work that should not wait for
+#: the caller's task to be resumed (a worker starts the jobs a fetch returned).
+Then = Callable[[list[Any]], None]
+
+
+def _settle(future: asyncio.Future[list[Any]], got: list[Any], then: Then | None) -> None:
+    if then is not None:
+        try:
+            then(got)
+        except Exception as exc:  # the caller's error, raised where it awaits
+            future.set_exception(exc)
+            return
+    future.set_result(got)
+
+
 class _Protocol(asyncio.Protocol):
     """One connection: requests go out in order, replies resolve their futures in order."""
 
@@ -71,7 +91,7 @@ class _Protocol(asyncio.Protocol):
             notEnoughData=_MORE,
         )
         self._loop = asyncio.get_running_loop()
-        self._waiting: deque[tuple[asyncio.Future[list[Any]], int]] = deque()
+        self._waiting: deque[tuple[asyncio.Future[list[Any]], int, Then | None]] = deque()
         self._got: list[Any] = []
         self._transport: asyncio.Transport | None = None
         self._lost: Exception | None = None
@@ -91,12 +111,12 @@ class _Protocol(asyncio.Protocol):
         try:
             while (reply := self._reader.gets()) is not _MORE:
                 self._got.append(reply)
-                future, count = self._waiting[0]
+                future, count, then = self._waiting[0]
                 if len(self._got) == count:
                     self._waiting.popleft()
                     got, self._got = self._got, []
                     if not future.done():  # a cancelled caller's replies are dropped
-                        future.set_result(got)
+                        _settle(future, got, then)
         except (InvalidResponse, IndexError) as exc:  # garbled or unasked-for bytes
             self._break(RedisConnectionError(f"Redis sent a reply that cannot be read: {exc}"))
             return
@@ -107,14 +127,17 @@ class _Protocol(asyncio.Protocol):
         reason = exc or "closed by the server"
         self._break(RedisConnectionError(f"lost the connection to Redis ({reason})"))
 
-    def request(self, payload: bytes, replies: int, block: float = 0.0) -> asyncio.Future[Any]:
+    def request(
+        self, payload: bytes, replies: int, block: float = 0.0, then: Then | None = None
+    ) -> asyncio.Future[Any]:
         """Send ``payload`` (``replies`` commands); the future gets their replies as a list,
         error replies included as exception objects. ``block``: seconds the server may
-        hold the reply on purpose, on top of the timeout."""
+        hold the reply on purpose, on top of the timeout. ``then`` is called with the
+        replies as they are read, a turn of the event loop before the caller resumes."""
         if self._lost is not None or self._transport is None:
             raise self._lost or RedisConnectionError("not connected to Redis")
         future: asyncio.Future[list[Any]] = self._loop.create_future()
-        self._waiting.append((future, replies))
+        self._waiting.append((future, replies, then))
         self._transport.write(payload)
         if self._timeout is not None:
             self._due = max(self._due, self._loop.time() + self._timeout + block)
@@ -143,7 +166,7 @@ class _Protocol(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         while self._waiting:
-            future, _ = self._waiting.popleft()
+            future, _, _ = self._waiting.popleft()
             if not future.done():
                 future.set_exception(self._lost)
                 future.exception()  # the caller may have gone; do not log it as unretrieved
@@ -216,13 +239,16 @@ class Wire:
                 failures += 1
                 await asyncio.sleep(self._backoff(failures))
 
-    async def blocking(self, payload: bytes, replies: int, block: float) -> list[Any]:
+    async def blocking(
+        self, payload: bytes, replies: int, block: float, then: Then | None = None
+    ) -> list[Any]:
         """Like :meth:`call`, on a connection no other call waits behind, for commands
-        the server holds up to ``block`` seconds. Not retried: the caller's loop decides."""
+        the server holds up to ``block`` seconds. Not retried: the caller's loop decides.
+        ``then``: see :meth:`_Protocol.request`."""
         spare = self._spare.pop() if self._spare else None
         connection = spare if spare is not None and spare.usable else await self._open()
         try:
-            got: list[Any] = await connection.request(payload, replies, block)
+            got: list[Any] = await connection.request(payload, replies, block, then)
         except BaseException:
             connection.close()  # its replies may still come: it cannot be reused
             raise

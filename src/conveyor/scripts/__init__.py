@@ -10,6 +10,7 @@ name carries a digest of its text, so two Conveyor versions can share a server.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from hashlib import sha1
 from importlib import resources
@@ -21,7 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conveyor.errors import RedisUnavailable
 from conveyor.keys import JOB_FIELDS, QUEUE_STRUCTURES
-from conveyor.wire import Wire, request
+from conveyor.wire import Wire, request, request_items
 
 SCRIPT_NAMES = (
     "add",
@@ -53,6 +54,7 @@ SCRIPT_NAMES = (
 )
 
 _HELPERS = ("_prelude.lua", "_flow.lua", "_tree.lua")
+HEADS_KEPT = 1024  # encoded (function, keys) heads kept per client
 
 
 def _read(file: str) -> str:
@@ -129,9 +131,19 @@ class AsyncScripts:
         self._wire = wire
         self._names = {name: function_name(name) for name in SCRIPT_NAMES}
         self._load = request(("FUNCTION", "LOAD", library()[1]))
+        self._heads: dict[tuple[str, tuple[str, ...]], tuple[int, bytes]] = {}
 
     def _fcall(self, name: str, keys: list[str], args: list[Any]) -> bytes:
-        return request(("FCALL", self._names[name], len(keys), *keys, *args))
+        # A queue's calls repeat the same function name and thirty-odd keys: encoded once.
+        known = (name, tuple(keys))
+        head = self._heads.get(known)
+        if head is None:
+            if len(self._heads) >= HEADS_KEPT:
+                self._heads.clear()
+            words = ("FCALL", self._names[name], len(keys), *keys)
+            head = self._heads[known] = (len(words), request_items(words))
+        count, items = head
+        return b"*%d\r\n" % (count + len(args)) + items + request_items(args)
 
     async def load(self) -> None:
         (reply,) = await self._wire.call(self._load)
@@ -152,14 +164,27 @@ class AsyncScripts:
         return reply
 
     async def after(
-        self, command: list[Any], name: str, keys: list[str], args: list[Any], *, block: float
+        self,
+        command: list[Any],
+        name: str,
+        keys: list[str],
+        args: list[Any],
+        *,
+        block: float,
+        then: Callable[[list[Any]], None] | None = None,
     ) -> Any:
         """Send ``command`` (a blocking pop that waits up to ``block`` seconds) and the
         script behind it on one connection: Redis runs the script the moment the command
         returns, with no round trip back to the client in between. Returns the script's
-        reply (the command's is not needed)."""
+        reply (the command's is not needed); ``then`` gets a list reply as soon as it is
+        read (see :class:`conveyor.wire.Then`)."""
         payload = request(command) + self._fcall(name, keys, args)
-        _, reply = await self._wire.blocking(payload, 2, block)
+
+        def handed(replies: list[Any]) -> None:
+            if then is not None and isinstance(replies[1], list):
+                then(replies[1])
+
+        _, reply = await self._wire.blocking(payload, 2, block, handed if then else None)
         if is_missing(reply):
             return await self(name, keys, args)
         if isinstance(reply, Exception):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -136,3 +139,36 @@ async def test_then_sees_the_replies_before_the_caller_resumes(wire: Wire) -> No
     with pytest.raises(ValueError, match="not these"):  # raised where the caller awaits
         await wire.blocking(cmd("ECHO", "y"), 1, block=1, then=refuse)
     assert await wire.call(cmd("ECHO", "z")) == ["z"]  # the connection is still in step
+
+
+async def test_closing_fails_a_blocking_call_in_flight(wire: Wire) -> None:
+    waiting = asyncio.create_task(wire.blocking(cmd("BLPOP", "wire:never", 5), 1, block=5))
+    await asyncio.sleep(0.05)
+    await wire.close()
+    with pytest.raises(redis.ConnectionError, match="closed"):
+        await asyncio.wait_for(waiting, 2)
+
+
+async def test_tcp_connections_keep_alive(wire: Wire) -> None:
+    await wire.call(cmd("PING"))
+    assert wire._shared is not None and wire._shared._transport is not None
+    sock = wire._shared._transport.get_extra_info("socket")
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+
+
+def _child_pings(wire: Wire, out: Any) -> None:
+    out.put(asyncio.run(wire.call(cmd("ECHO", "child"))))
+
+
+async def test_a_forked_child_opens_its_own_connection(wire: Wire) -> None:
+    await wire.call(cmd("PING"))
+    parent_connection = wire._shared
+    fork = multiprocessing.get_context("fork")
+    out = fork.Queue()
+    child = fork.Process(target=_child_pings, args=(wire, out))
+    child.start()
+    assert await asyncio.to_thread(out.get, True, 10) == ["child"]
+    await asyncio.to_thread(child.join, 10)
+    assert child.exitcode == 0
+    assert wire._shared is parent_connection  # the parent's is untouched, still in step
+    assert await wire.call(cmd("ECHO", "parent")) == ["parent"]

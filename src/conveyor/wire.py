@@ -15,7 +15,10 @@ and retries), so the two never disagree about where Redis is or how patient to b
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import ssl
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,6 +108,10 @@ class _Protocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # An idle connection a NAT or firewall dropped is found without a call waiting.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
@@ -193,7 +200,9 @@ class Wire:
         self._backoff = backoff
         self._shared: _Protocol | None = None
         self._spare: list[_Protocol] = []
+        self._busy: set[_Protocol] = set()  # blocking calls in flight
         self._connecting = asyncio.Lock()
+        _WIRES.add(self)
 
     @classmethod
     def matching(cls, client: Any) -> Wire:
@@ -247,19 +256,27 @@ class Wire:
         ``then``: see :meth:`_Protocol.request`."""
         spare = self._spare.pop() if self._spare else None
         connection = spare if spare is not None and spare.usable else await self._open()
+        self._busy.add(connection)
         try:
             got: list[Any] = await connection.request(payload, replies, block, then)
         except BaseException:
             connection.close()  # its replies may still come: it cannot be reused
             raise
-        self._spare.append(connection)
+        finally:
+            self._busy.discard(connection)
+        if connection.usable:
+            self._spare.append(connection)
         return got
 
     async def close(self) -> None:
-        for connection in [self._shared, *self._spare]:
+        """Close every connection; calls still waiting fail with a connection error."""
+        for connection in [self._shared, *self._spare, *self._busy]:
             if connection is not None:
                 connection.close()
-        self._shared, self._spare = None, []
+        self._forget()
+
+    def _forget(self) -> None:
+        self._shared, self._spare, self._busy = None, [], set()
 
     async def _connect_shared(self) -> _Protocol:
         async with self._connecting:
@@ -286,6 +303,20 @@ class Wire:
             raise RedisConnectionError(f"cannot connect to Redis at {endpoint}: {exc}") from exc
         await _start_session(connection, endpoint)
         return connection
+
+
+#: Every wire of this process, so a forked child drops its parent's connections: they
+#: share the parent's sockets, and a reply read by one process is lost to the other.
+_WIRES: weakref.WeakSet[Wire] = weakref.WeakSet()
+
+
+def _forget_after_fork() -> None:
+    for wire in list(_WIRES):
+        wire._forget()  # not closed: the sockets are the parent's to close
+        wire._connecting = asyncio.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 async def _start_session(connection: _Protocol, endpoint: Endpoint) -> None:

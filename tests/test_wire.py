@@ -172,3 +172,14 @@ async def test_a_forked_child_opens_its_own_connection(wire: Wire) -> None:
     assert child.exitcode == 0
     assert wire._shared is parent_connection  # the parent's is untouched, still in step
     assert await wire.call(cmd("ECHO", "parent")) == ["parent"]
+
+
+async def test_a_reply_that_is_not_utf8_is_a_clear_error_and_the_next_call_works(
+    redis_server: EmbeddedRedis,
+) -> None:
+    wire = Wire(Endpoint(port=redis_server.port), retries=1)
+    await wire.call(request(("SET", "wire:binary", b"\xff\xfe")))
+    with pytest.raises(redis.ConnectionError, match="cannot be read"):
+        await wire.call(cmd("GET", "wire:binary"))
+    assert await wire.call(cmd("ECHO", "fine")) == ["fine"]
+    await wire.close()

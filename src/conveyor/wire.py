@@ -124,7 +124,7 @@ class _Protocol(asyncio.Protocol):
                     got, self._got = self._got, []
                     if not future.done():  # a cancelled caller's replies are dropped
                         _settle(future, got, then)
-        except (InvalidResponse, IndexError) as exc:  # garbled or unasked-for bytes
+        except Exception as exc:  # garbled, not UTF-8, or a reply nobody asked for
             self._break(RedisConnectionError(f"Redis sent a reply that cannot be read: {exc}"))
             return
         if self._timeout is not None:

@@ -331,7 +331,7 @@ class Worker:
 
         def start_at_once(reply: list[Any]) -> None:
             # Called as the reply is read: the jobs start a turn of the event loop sooner
-            # than if this task had to be resumed first (most of an idle worker's latency).
+            # than if this task had to be resumed first (tens of µs on a small machine).
             if not self._stopping.is_set():
                 started.append(self._start_jobs(q, reply, reserved))
 

@@ -83,13 +83,13 @@ def library() -> tuple[str, str]:
         "  bind_flow_keys()",
         "end",
     ]
-    for name in SCRIPT_NAMES:
-        parts += [f"local function {name}()", source(name), "end"]
+    for name in SCRIPT_NAMES:  # prefixed: a script may share a name with no helper
+        parts += [f"local function script_{name}()", source(name), "end"]
     body = "\n".join(parts)
     digest = sha1(body.encode()).hexdigest()[:12]
     registrations = [
         f"redis.register_function('{function_name(name, digest)}', "
-        f"function(keys, args) begin(keys, args) return {name}() end)"
+        f"function(keys, args) begin(keys, args) return script_{name}() end)"
         for name in SCRIPT_NAMES
     ]
     text = "\n".join([f"#!lua name=conveyor_{digest}", body, *registrations, ""])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,11 @@ def test_settings_reject_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert caught.value.field == "CONVEYOR_LEASE_SECONDS"
+
+
+def test_the_server_has_a_process_group_of_its_own(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal reaches the whole foreground group: the server must not stop
+    before its owner has written what it writes on the way out."""
+    with EmbeddedRedis(tmp_path, appendonly=False) as server:
+        assert server.pid is not None
+        assert os.getpgid(server.pid) == server.pid != os.getpgid(0)

@@ -125,8 +125,10 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.tls:
             self.tls_files.create()
+        # A process group of its own: Ctrl-C in a terminal signals the whole foreground
+        # group, and the server must outlive its owner's shutdown, which still writes to it.
         self._process = subprocess.Popen(
-            self._command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            self._command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, process_group=0
         )
         self._wait_ready(timeout)
         return self

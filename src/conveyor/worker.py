@@ -76,6 +76,10 @@ class _QueueState:
 
 
 BACKGROUND_STOP_TIMEOUT = 2.0  # seconds a stopping worker waits for its background tasks
+#: A stopping worker gives up writing to an unreachable Redis after this many failed calls
+#: (each with the client's own retries): what it could not write (results, releases) comes
+#: back to the queue when the leases expire, so stopping never hangs on a dead server.
+STOPPING_RETRIES = 2
 
 
 def _throttle_ms(error: BaseException) -> int:
@@ -242,8 +246,11 @@ class Worker:
             args: list[Any] = [self._maxlen]
             for job_id, running in leftovers.items():
                 args += [job_id, running.token]
-            await self._call_script("release", q, args)
-            log.info("released %d unfinished jobs of %s", len(leftovers), q.name)
+            try:
+                await self._call_script("release", q, args)
+                log.info("released %d unfinished jobs of %s", len(leftovers), q.name)
+            except TRANSIENT_ERRORS:
+                pass  # logged by _call_script; the leases expire instead
             for running in leftovers.values():
                 assert running.task is not None
                 running.task.cancel()
@@ -259,6 +266,13 @@ class Worker:
                 return await self.connection.scripts(name, keys or q.layout, args)
             except TRANSIENT_ERRORS as exc:
                 failures += 1
+                if self._stopping.is_set() and failures > STOPPING_RETRIES:
+                    log.error(
+                        "worker %s is stopping and Redis stays unreachable (%s): %s not "
+                        "written; its jobs return to the queue when their leases expire",
+                        self.id, exc, name,
+                    )  # fmt: skip
+                    raise
                 log.warning("redis unavailable (%s); retrying %s", exc, name)
                 await asyncio.sleep(reconnect_delay(failures))
 

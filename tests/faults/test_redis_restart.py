@@ -145,3 +145,32 @@ async def test_an_idle_worker_survives_a_restart_and_takes_the_next_job(
             assert done.state in ("active", "completed")
     finally:
         await conn.close()
+
+
+async def test_a_worker_stops_even_when_redis_is_gone_for_good(
+    own_server: EmbeddedRedis, settings: Settings, queue_name: str, caplog: Any
+) -> None:
+    """Stopping writes (results, releases) but does not wait for a server that never
+    returns: the jobs it could not give back come back when their leases expire."""
+    conn = await conveyor.connect(own_server.url, settings=settings)
+    queue = Queue(queue_name, conn)
+    started = asyncio.Event()
+
+    async def endless(ctx: conveyor.JobContext, data: Any) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    worker = Worker(conn, [queue_name], {"endless": endless}, shutdown_grace=0.2)
+    task = asyncio.create_task(worker.run())
+    try:
+        await queue.add("endless")
+        await asyncio.wait_for(started.wait(), 10)
+        own_server.kill()
+        began = asyncio.get_running_loop().time()
+        worker.stop()
+        await asyncio.wait_for(task, 30)
+        assert asyncio.get_running_loop().time() - began < 20
+        assert "release not written" in caplog.text
+    finally:
+        task.cancel()
+        await conn.close()

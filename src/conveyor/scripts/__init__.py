@@ -223,27 +223,25 @@ class SyncScripts:
                 raise
 
     def __call__(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        try:
-            try:
-                return self._client.fcall(self._names[name], len(keys), *keys, *args)
-            except ResponseError as exc:
-                if not is_missing(exc):
-                    raise
-            self.load()
-            return self._client.fcall(self._names[name], len(keys), *keys, *args)
-        except UNREACHABLE as exc:
-            raise unavailable(name, exc) from exc
+        return self._with_library(
+            name, lambda: self._client.fcall(self._names[name], len(keys), *keys, *args)
+        )
 
     def pipelined(self, name: str, keys: list[str], calls: list[list[Any]]) -> list[Any]:
         """See :meth:`AsyncScripts.pipelined`."""
+        replies: list[Any] = self._with_library(name, lambda: self._send(name, keys, calls))
+        return replies
+
+    def _with_library(self, name: str, send: Callable[[], Any]) -> Any:
+        """``send()``, again after loading the library where the server lacks it."""
         try:
             try:
-                return self._send(name, keys, calls)
+                return send()
             except ResponseError as exc:
                 if not is_missing(exc):
                     raise
             self.load()
-            return self._send(name, keys, calls)
+            return send()
         except UNREACHABLE as exc:
             raise unavailable(name, exc) from exc
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import conveyor
-from conveyor import JobOptions, Limiter, Limits, Queue
+from conveyor import EmbeddedRedis, JobOptions, Limiter, Limits, Queue
+from conveyor.config import Settings
 from conveyor.keys import FLOW_STRUCTURES
 from tests.scripts.conftest import Lua
 
@@ -46,3 +47,18 @@ async def test_a_flow_controlled_queue_leaves_nothing_behind_for_a_plain_one(
     flow_keys = [plain.keys.key(name) for name in FLOW_STRUCTURES]
     assert await conn.client.exists(*flow_keys) == 0
     assert await plain.members("completed") == ["p0", "p1"]
+
+
+def test_the_sync_producer_loads_the_library_where_the_server_lacks_it(
+    redis_server: EmbeddedRedis, settings: Settings, queue_name: str
+) -> None:
+    sync_conn = conveyor.connect_sync(redis_server.url, settings=settings)
+    try:
+        queue = conveyor.SyncQueue(queue_name, sync_conn)
+        sync_conn.client.function_flush()
+        assert queue.add("job", 1).created  # one call: FCALL, "not found", load, again
+        sync_conn.client.function_flush()
+        assert len(queue.add_bulk([("job", 2), ("job", 3)])) == 2  # the pipelined path too
+        assert queue.counts()["waiting"] == 3
+    finally:
+        sync_conn.close()

@@ -103,8 +103,9 @@ def function_name(script: str, digest: str | None = None) -> str:
 
 
 def is_missing(reply: Any) -> bool:
-    """The server does not have this version's library (new, flushed or restarted)."""
-    return isinstance(reply, ResponseError) and str(reply).startswith("Function not found")
+    """The server does not have this version's library (new, flushed or restarted). The
+    message ends the error: redis-py puts a pipeline's command in front of it."""
+    return isinstance(reply, ResponseError) and str(reply).endswith("Function not found")
 
 
 def is_loaded_already(error: Exception) -> bool:

@@ -62,3 +62,14 @@ def test_the_sync_producer_loads_the_library_where_the_server_lacks_it(
         assert queue.counts()["waiting"] == 3
     finally:
         sync_conn.close()
+
+
+async def test_the_async_producer_loads_the_library_where_the_server_lacks_it(
+    conn: conveyor.Connection, queue_name: str
+) -> None:
+    queue = Queue(queue_name, conn)
+    await conn.client.function_flush()
+    assert (await queue.add("job", 1)).created
+    await conn.client.function_flush()
+    assert len(await queue.add_bulk([("job", 2), ("job", 3)])) == 2  # pipelined
+    assert (await queue.counts())["waiting"] == 3

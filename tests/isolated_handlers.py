@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import time
 from typing import Any
@@ -21,5 +22,9 @@ async def echo(ctx: Any, data: Any) -> Any:
     return data
 
 
+async def frozen_objects(ctx: Any, data: Any) -> int:
+    return gc.get_freeze_count()
+
+
 #: For ``conveyor worker --app tests.isolated_handlers:HANDLERS``.
-HANDLERS = {"echo": echo}
+HANDLERS = {"echo": echo, "frozen_objects": frozen_objects}

@@ -64,3 +64,21 @@ async def test_metrics_port_without_observe_is_refused(
     _, stderr = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert "--metrics-port needs --observe" in stderr.decode()
+
+
+async def test_the_worker_process_keeps_its_start_up_heap_out_of_the_collectors_way(
+    redis_server: conveyor.EmbeddedRedis, conn: conveyor.Connection, queue_name: str
+) -> None:
+    queue = Queue(queue_name, conn)
+    job = await queue.add("frozen_objects")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "conveyor", "worker", "--app", "tests.isolated_handlers:HANDLERS",
+        "-q", queue_name, "--url", redis_server.url, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await wait_for_state(queue, job.id, "completed", timeout=30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+    frozen = (await queue.get_job(job.id)).result
+    assert frozen > 10_000  # the interpreter, conveyor and the app: gc.freeze() ran

@@ -142,11 +142,18 @@ def test_unsampled_shortcut_only_for_well_formed_unsampled_parents() -> None:
     ids = "00-" + "1" * 32 + "-" + "2" * 16
     assert _unsampled(ids + "-00") is not None
     assert _unsampled(ids + "-01") is None  # sampled: a real span is made
+    other_flags = _unsampled(ids + "-02")
+    assert other_flags is not None and other_flags.trace_flags == 2
     for bad in (
         None,
         "",
         ids + "-zz",
         "01" + ids[2:] + "-00",
-        "00-" + "0" * 32 + "-" + "2" * 16 + "-00",
+        "00-" + "0" * 32 + "-" + "2" * 16 + "-00",  # an all-zero trace id is invalid
+        "00-" + "1" * 32 + "_" + "2" * 16 + "-00",
+        "00-" + "1" * 31 + "G" + "-" + "2" * 16 + "-00",
+        "00-" + "0x" + "1" * 30 + "-" + "2" * 16 + "-00",  # int() would take it
+        "00-" + "1" * 32 + "-" + "2" * 15 + "A" + "-00",  # upper case is not W3C
+        ids + "-+0",
     ):
         assert _unsampled(bad) is None

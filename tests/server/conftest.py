@@ -48,7 +48,10 @@ class LiveServer:
 
 
 def test_settings(**overrides: Any) -> ServerSettings:
-    base: dict[str, Any] = {"rate_limit_per_minute": 1_000_000, "redis_timeout": 2.0}
+    base: dict[str, Any] = {
+        "rate_limit_per_minute": 1_000_000, "auth_failures_per_minute": 1_000_000,
+        "redis_timeout": 2.0,
+    }  # fmt: skip
     return ServerSettings(**{**base, **overrides})
 
 

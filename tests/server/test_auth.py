@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -122,6 +124,33 @@ async def test_rate_limit_per_key_with_retry_after(
             assert_error(r, 429, "rate_limited")
             assert 1 <= int(r.headers["retry-after"]) <= 60
         assert (await b.get("/api/v1/workers")).status_code == 200  # another key is unaffected
+
+
+async def test_an_address_guessing_keys_is_refused_even_a_right_one(
+    make_server: Any, conn: conveyor.Connection
+) -> None:
+    server = make_server(auth_failures_per_minute=3)
+    _, token = await KeyStore(conn).create("real", "viewer")
+    if 60 - time.time() % 60 < 5:  # the counts are per minute: start well inside one
+        await asyncio.sleep(60 - time.time() % 60 + 0.1)
+    wrong = token[:-1] + ("A" if token[-1] != "A" else "B")
+    # Addresses of their own: other tests' invalid keys from 127.0.0.1 count this minute too.
+    async with httpx.AsyncClient(
+        base_url=server.url, transport=httpx.AsyncHTTPTransport(local_address="127.0.0.3"),
+        headers={"Authorization": f"Bearer {wrong}"},
+    ) as guesser:  # fmt: skip
+        codes = [(await guesser.get("/api/v1/workers")).status_code for _ in range(3)]
+        assert codes == [401, 401, 401]
+        r = await guesser.get("/api/v1/workers")
+        assert_error(r, 429, "auth_rate_limited", "authorization")
+        assert 1 <= int(r.headers["retry-after"]) <= 60
+        right = await guesser.get("/api/v1/workers", headers={"Authorization": f"Bearer {token}"})
+        assert_error(right, 429, "auth_rate_limited", "authorization")
+    elsewhere = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    async with httpx.AsyncClient(
+        base_url=server.url, transport=elsewhere, headers={"Authorization": f"Bearer {token}"}
+    ) as other:
+        assert (await other.get("/api/v1/workers")).status_code == 200
 
 
 async def test_viewer_sees_redacted_payloads(

@@ -3,6 +3,7 @@ checked against a role) and queue access."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -17,6 +18,7 @@ from conveyor.server.context import ServerContext
 from conveyor.server.errors import ApiError
 from conveyor.validation import check_queue_name
 
+log = logging.getLogger("conveyor.server")
 bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer cvk_…`")
 UNAUTHORIZED_MESSAGE = "a valid API key is required: Authorization: Bearer <key>"
 
@@ -38,6 +40,10 @@ def unauthorized() -> ApiError:
     )  # fmt: skip
 
 
+def _retry_after() -> dict[str, str]:
+    return {"Retry-After": str(max(1, 60 - int(time.time()) % 60))}
+
+
 async def _rate_limit(ctx: ServerContext, principal: Principal) -> None:
     window = int(time.time() // 60)
     key = f"{PREFIX}:server:rate:{principal.key_id}:{window}"
@@ -46,11 +52,39 @@ async def _rate_limit(ctx: ServerContext, principal: Principal) -> None:
     pipe.expire(key, 120)
     count, _ = await pipe.execute()
     if int(count) > ctx.settings.rate_limit_per_minute:
-        retry = max(1, 60 - int(time.time()) % 60)
         raise ApiError(
             429, "rate_limited",
             f"more than {ctx.settings.rate_limit_per_minute} requests this minute for this key",
-            "authorization", {"Retry-After": str(retry)},
+            "authorization", _retry_after(),
+        )  # fmt: skip
+
+
+def _failures_key(client: str) -> str:
+    return f"{PREFIX}:server:authfail:{client}:{int(time.time() // 60)}"
+
+
+async def _refuse_guessing(ctx: ServerContext, client: str) -> None:
+    """429 for an address that presented too many invalid keys this minute, before its
+    key is even looked at: a right guess must not get through either."""
+    failures = await ctx.connection.client.get(_failures_key(client))
+    if failures is not None and int(failures) >= ctx.settings.auth_failures_per_minute:
+        raise ApiError(
+            429, "auth_rate_limited",
+            f"more than {ctx.settings.auth_failures_per_minute} invalid API keys this minute "
+            "from this address; try again later",
+            "authorization", _retry_after(),
+        )  # fmt: skip
+
+
+async def _count_failure(ctx: ServerContext, client: str) -> None:
+    pipe = ctx.connection.client.pipeline(transaction=False)
+    pipe.incr(key := _failures_key(client))
+    pipe.expire(key, 120)
+    count, _ = await pipe.execute()
+    if int(count) == ctx.settings.auth_failures_per_minute:
+        log.warning(
+            "address %s presented %d invalid API keys this minute; refusing its keys until "
+            "the minute ends", client, count,
         )  # fmt: skip
 
 
@@ -64,8 +98,11 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         if credentials is None:
             raise unauthorized()
+        client = request.client.host if request.client else ""
+        await _refuse_guessing(ctx, client)
         principal = await ctx.keys.authenticate(credentials.credentials)
         if principal is None:
+            await _count_failure(ctx, client)
             raise unauthorized()
         request.state.principal = principal
         if not principal.role.allows(role):

@@ -46,6 +46,9 @@ class ServerSettings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65_535)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0, le=64 * 1024 * 1024)
     rate_limit_per_minute: int = Field(default=1200, ge=1)
+    # Per client address: after this many presented-but-invalid keys in a minute, every
+    # key it presents is refused with 429 until the minute ends (guessing keys is slow).
+    auth_failures_per_minute: int = Field(default=30, ge=1)
     audit_maxlen: int = Field(default=100_000, ge=100)
     audit_retention_days: float = Field(default=90.0, gt=0)
     sensitive_fields: tuple[str, ...] = DEFAULT_SENSITIVE

@@ -203,6 +203,7 @@ def decode_job(queue: str, job_id: str, values: Sequence[str | None]) -> Job | N
     if raw["spec"] is None or raw["state"] is None:
         return None
     spec = json.loads(raw["spec"])
+    flow = spec.get("fc") or {"g": "", "x": -1}
     return Job(
         id=job_id,
         queue=queue,
@@ -225,6 +226,8 @@ def decode_job(queue: str, job_id: str, values: Sequence[str | None]) -> Job | N
         history=[Attempt.from_record(a) for a in _loads(raw["history"]) or []],
         logs=_loads(raw["logs"]) or [],
         cancel_requested=raw["cancel"] is not None,
+        group=flow["g"] or None,
+        deadline=flow["x"] / 1000 if flow["x"] >= 0 else None,
     )
 
 

@@ -220,6 +220,9 @@ class Job:
     history: list[Attempt] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
     cancel_requested: bool = False
+    #: Flow-control group, and seconds after enqueue by which the job had to start.
+    group: str | None = None
+    deadline: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

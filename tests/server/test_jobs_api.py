@@ -25,12 +25,55 @@ async def test_enqueue_with_options_reads_back(operator: httpx.AsyncClient, queu
     }  # fmt: skip
     r = await operator.post(jobs_url(queue), json=body)
     assert r.status_code == 201, r.text
-    assert r.json() == {"id": "order-1", "created": True}
+    assert r.json() == {"id": "order-1", "created": True, "outcome": "created"}
     again = await operator.post(jobs_url(queue), json=body)
-    assert again.json() == {"id": "order-1", "created": False}
+    assert again.json() == {"id": "order-1", "created": False, "outcome": "exists"}
     job = await queue.get_job("order-1")
     assert job.state == "delayed" and job.priority == 5 and job.options["attempts"] == 7
     assert job.options["backoff"]["kind"] == "fixed" and job.meta == {"tenant": "acme"}
+
+
+async def test_a_retried_request_with_an_idempotency_key_makes_one_job(
+    operator: httpx.AsyncClient, queue: Queue
+) -> None:
+    body = {"name": "charge", "data": {"cents": 500}, "options": {"idempotency_key": "req-7"}}
+    first = (await operator.post(jobs_url(queue), json=body)).json()
+    replay = await operator.post(jobs_url(queue), json=body)
+    assert replay.status_code == 201
+    assert replay.json() == {"id": first["id"], "created": False, "outcome": "idempotent"}
+    changed = {**body, "data": {"cents": 900}}
+    r = await operator.post(jobs_url(queue), json=changed)
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "idempotency_conflict"
+    assert r.json()["error"]["field"] == "idempotency_key"
+    assert (await queue.counts())["waiting"] == 1
+
+
+async def test_dedup_group_and_deadline_reach_the_job(
+    operator: httpx.AsyncClient, queue: Queue
+) -> None:
+    digest = {"name": "digest", "data": {"n": 1},
+              "options": {"dedup": {"key": "user-1", "window": 60}, "group": "tenant-a",
+                          "deadline": 30}}  # fmt: skip
+    r = await operator.post(jobs_url(queue, "/bulk"), json={"jobs": [digest]})
+    assert r.status_code == 201, r.text
+    (first,) = r.json()["jobs"]
+    assert first["outcome"] == "created"
+    second = (await operator.post(jobs_url(queue), json=digest)).json()
+    assert second == {"id": first["id"], "created": False, "outcome": "duplicate"}
+    shown = (await operator.get(jobs_url(queue, f"/{first['id']}"))).json()
+    assert shown["group"] == "tenant-a" and shown["deadline"] == 30
+    for bad, field in (
+        ({"dedup": {"key": "k", "window": 0}}, "options.dedup.window"),
+        ({"dedup": {"key": "k", "window": 5, "mode": "sometimes"}}, "options.dedup.mode"),
+        ({"group": 'has"quote'}, "group"),
+        ({"deadline": -1}, "options.deadline"),
+        ({"idempotency_key": ""}, "options.idempotency_key"),
+    ):
+        r = await operator.post(jobs_url(queue), json={"name": "x", "options": bad})
+        assert r.status_code in (400, 422), r.text
+        assert r.json()["error"]["field"] == field, r.text
+    assert (await queue.counts())["waiting"] == 1
 
 
 async def test_bulk_enqueue_is_all_or_nothing(operator: httpx.AsyncClient, queue: Queue) -> None:

@@ -18,6 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from conveyor.errors import (
+    IdempotencyConflict,
     InvalidStateTransition,
     JobNotFound,
     RedisUnavailable,
@@ -84,6 +85,8 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ValidationError)
+    if isinstance(exc, IdempotencyConflict):  # valid on its own; clashes with a past request
+        return envelope(request, 409, "idempotency_conflict", exc.message, exc.field)
     return envelope(request, 400, "invalid", exc.message, exc.field)
 
 

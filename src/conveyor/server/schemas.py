@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from conveyor.dedup import DEFAULT_IDEMPOTENCY_TTL, MAX_KEY, Dedup
 from conveyor.job import MAX_ATTEMPTS, MAX_PRIORITY, MIN_PRIORITY, JobOptions
 from conveyor.retry import Backoff
 
@@ -24,6 +25,19 @@ class BackoffIn(Strict):
     jitter: float = Field(default=0.0, ge=0, le=1)
 
 
+class DedupIn(Strict):
+    """Drop, merge or throttle jobs that share ``key`` within ``window`` seconds."""
+
+    key: str = Field(min_length=1, max_length=MAX_KEY)
+    window: float = Field(gt=0, le=MAX_SECONDS)
+    mode: Literal["keep_first", "debounce", "throttle"] = "keep_first"
+    replace_data: bool = True
+    push_back: bool = True
+
+    def to_dedup(self) -> Dedup:
+        return Dedup(self.key, self.window, self.mode, self.replace_data, self.push_back)
+
+
 class OptionsIn(Strict):
     job_id: str | None = Field(default=None, min_length=1, max_length=200)
     attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
@@ -32,6 +46,12 @@ class OptionsIn(Strict):
     priority: int | None = Field(default=None, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     delay: float | None = Field(default=None, ge=0, le=MAX_SECONDS)
     meta: dict[str, str] = Field(default_factory=dict, max_length=50)
+    dedup: DedupIn | None = None
+    #: A client's retry of the same request (same key, name and data) returns the first job.
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=MAX_KEY)
+    idempotency_ttl: float = Field(default=DEFAULT_IDEMPOTENCY_TTL, gt=0, le=MAX_SECONDS)
+    group: str | None = Field(default=None, min_length=1, max_length=200)
+    deadline: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
 
     def to_options(self) -> JobOptions:
         backoff = None
@@ -41,6 +61,9 @@ class OptionsIn(Strict):
         return JobOptions(
             job_id=self.job_id, attempts=self.attempts, backoff=backoff, timeout=self.timeout,
             priority=self.priority, delay=self.delay, meta=dict(self.meta),
+            dedup=self.dedup.to_dedup() if self.dedup else None,
+            idempotency_key=self.idempotency_key, idempotency_ttl=self.idempotency_ttl,
+            group=self.group, deadline=self.deadline,
         )  # fmt: skip
 
 

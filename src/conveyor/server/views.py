@@ -51,7 +51,8 @@ def job_detail(job: Job, principal: Principal, redactor: Redactor) -> dict[str, 
     protect = protector(principal, redactor)
     view = job_summary(job, principal, redactor)
     view.update({
-        "options": job.options, "stalls": job.stalls, "worker": job.worker,
+        "options": job.options, "group": job.group, "deadline": job.deadline,
+        "stalls": job.stalls, "worker": job.worker,
         "result": protect(job.result), "logs": protect(job.logs),
         "attempts": [
             {"outcome": a.outcome, "worker": a.worker, "started": a.started,

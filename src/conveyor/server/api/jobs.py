@@ -29,7 +29,7 @@ BATCH = 250
 async def enqueue(queue: str, body: JobIn, ctx: Ctx, who: Operator) -> dict[str, Any]:
     q = await open_queue(ctx, who, queue, must_exist=False)
     added = await q.add(body.name, body.data, body.options.to_options())
-    return {"id": added.id, "created": added.created}
+    return {"id": added.id, "created": added.created, "outcome": added.outcome}
 
 
 @router.post("/bulk", status_code=201, name="enqueue_bulk")
@@ -37,7 +37,7 @@ async def enqueue_bulk(queue: str, body: BulkIn, ctx: Ctx, who: Operator) -> dic
     q = await open_queue(ctx, who, queue, must_exist=False)
     items = [(j.name, j.data, j.options.to_options()) for j in body.jobs]
     added = await q.add_bulk(items)
-    return {"jobs": [{"id": a.id, "created": a.created} for a in added]}
+    return {"jobs": [{"id": a.id, "created": a.created, "outcome": a.outcome} for a in added]}
 
 
 Since = Annotated[

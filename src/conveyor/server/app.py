@@ -20,6 +20,7 @@ from conveyor.server.api import (
     audit,
     dead,
     events,
+    flows,
     jobs,
     keys,
     metrics,
@@ -57,7 +58,7 @@ def server_connection(
 
 def _router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX)
-    for module in (queues, jobs, dead, schedules, workers, events, keys, audit):
+    for module in (queues, jobs, flows, dead, schedules, workers, events, keys, audit):
         api.include_router(module.router)
     return api
 

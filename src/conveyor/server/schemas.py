@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.dedup import DEFAULT_IDEMPOTENCY_TTL, MAX_KEY, Dedup
+from conveyor.flows import FlowJob
 from conveyor.job import MAX_ATTEMPTS, MAX_PRIORITY, MIN_PRIORITY, JobOptions
 from conveyor.retry import Backoff
 
@@ -106,3 +107,23 @@ class KeyIn(Strict):
     name: str = Field(min_length=1, max_length=100)
     role: Literal["viewer", "operator", "admin"]
     queues: list[str] = Field(default_factory=list, max_length=100)
+
+
+class FlowJobIn(Strict):
+    """One job of a flow: it runs after all of its ``children`` finished."""
+
+    name: str = Field(min_length=1, max_length=200)
+    queue: str = Field(min_length=1, max_length=200)
+    data: Any = None
+    options: OptionsIn = Field(default_factory=OptionsIn)
+    children: list[FlowJobIn] = Field(default_factory=list, max_length=1000)
+    on_failure: Literal["fail", "ignore", "continue"] = "fail"
+
+    def to_flow_job(self) -> FlowJob:
+        return FlowJob(
+            self.name, self.queue, self.data, self.options.to_options(),
+            [child.to_flow_job() for child in self.children], self.on_failure,
+        )  # fmt: skip
+
+    def queues(self) -> set[str]:
+        return {self.queue}.union(*(child.queues() for child in self.children))

@@ -8,6 +8,7 @@ from conveyor.cli.admin import dlq, jobs, queues
 from conveyor.cli.demo import demo
 from conveyor.cli.keys import audit_log, keys
 from conveyor.cli.scheduler import scheduler
+from conveyor.cli.scripts import scripts
 from conveyor.cli.server import server
 from conveyor.cli.worker import worker
 
@@ -27,3 +28,4 @@ main.add_command(jobs)
 main.add_command(dlq)
 main.add_command(keys)
 main.add_command(audit_log)
+main.add_command(scripts)

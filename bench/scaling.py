@@ -9,8 +9,8 @@ start-up is outside the window; W2's own window is under a second at these rates
 process starting 0.1 s late already costs a tenth). One and two processes alternate.
 
 Prints, per process count, the median of: the drain rate; redis-server's CPU per job and
-the worker processes' CPU per job (start-up included, so a little high); and the rate the
-two cores allow when every one of their cycles goes to a job: 2 / (worker + redis) CPU
+the worker processes' CPU per job, both over the same window; and the rate the two cores
+allow when every one of their cycles goes to a job: 2 / (worker + redis) CPU
 per job. Two processes can at best reach that cap (three busy processes on two cores),
 so when 1.7x the single process's rate is above the cap, no scheduling of the two can
 reach 1.7x: only less CPU per job can, and less CPU per job also speeds up the single
@@ -48,7 +48,7 @@ class Run:
     procs: int
     rate: float  # jobs/s after the first tenth
     redis_us: float  # redis-server CPU per job
-    worker_us: float  # all worker processes' CPU per job, start-up included
+    worker_us: float  # all worker processes' CPU per job
 
     @property
     def cap(self) -> float:
@@ -89,25 +89,28 @@ async def drain(procs: int, jobs: int, app_dir: str) -> Run:
                 "--app", "scaling_app:HANDLERS", "-q", "bench", "--url", server.url,
                 "-c", "200",
             ]  # fmt: skip
-            redis_start = await redis_cpu(conn)
             workers = spawn(command, env, procs)
             try:
                 window_start, done_at_start = None, 0
+                redis_start, workers_start = 0.0, 0.0
                 while True:
                     counts = await queue.counts()
                     done = jobs - counts["waiting"] - counts["active"]
                     if window_start is None and done >= jobs // 10:
                         window_start, done_at_start = time.perf_counter(), done
+                        redis_start = await redis_cpu(conn)
+                        workers_start = sum(cpu_seconds(w.pid) for w in workers)
                     if done >= jobs:
                         break
                     await asyncio.sleep(0.005)
                 assert window_start is not None
-                rate = (jobs - done_at_start) / (time.perf_counter() - window_start)
+                timed = jobs - done_at_start
+                rate = timed / (time.perf_counter() - window_start)
                 redis_used = await redis_cpu(conn) - redis_start
-                worker_used = sum(cpu_seconds(w.pid) for w in workers)
+                worker_used = sum(cpu_seconds(w.pid) for w in workers) - workers_start
             finally:
                 stop(workers)
-            return Run(procs, rate, redis_used / jobs * 1e6, worker_used / jobs * 1e6)
+            return Run(procs, rate, redis_used / timed * 1e6, worker_used / timed * 1e6)
         finally:
             await conn.close()
 

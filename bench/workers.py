@@ -22,6 +22,7 @@ class Progress:
     runs: int  # handler calls, duplicates included
     first: float  # earliest handler start over all processes (UNIX seconds)
     last: float  # latest handler start over all processes
+    first_spread: float = 0.0  # last process's first handler start - the first process's
 
 
 class WorkerGroup:
@@ -90,6 +91,7 @@ class Probe:
             runs=int(self.client.get(probe.RUNS) or 0),
             first=min(firsts, default=0.0),
             last=max(lasts, default=0.0),
+            first_spread=max(firsts, default=0.0) - min(firsts, default=0.0),
         )
 
     def _values(self, prefix: str) -> list[str]:

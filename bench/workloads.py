@@ -75,6 +75,8 @@ async def _drain(adapter: Adapter, producer: Producer, args: argparse.Namespace)
         "ok": True, "value": args.jobs / window, "seconds": window, "jobs": args.jobs,
         "procs": args.procs, "duplicates": progress.runs - args.jobs,
         "spawn_to_last": progress.last - spawned,
+        # how long after the first process the last one ran its first job
+        "first_spread": progress.first_spread,
     }  # fmt: skip
 
 

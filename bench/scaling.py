@@ -83,7 +83,8 @@ async def drain(procs: int, jobs: int, app_dir: str) -> Run:
         try:
             queue = Queue("bench", conn)
             await queue.add_bulk([("noop", None)] * jobs)
-            env = dict(os.environ, PYTHONPATH=app_dir)
+            path = os.pathsep.join(filter(None, [app_dir, os.environ.get("PYTHONPATH")]))
+            env = dict(os.environ, PYTHONPATH=path)
             command = [
                 os.path.join(os.path.dirname(sys.executable), "conveyor"), "worker",
                 "--app", "scaling_app:HANDLERS", "-q", "bench", "--url", server.url,

@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 import conveyor
 from conveyor import JobContext, JobOptions, Queue, Worker
 from conveyor.observability.logging import LoggingMiddleware, configure
-from conveyor.observability.tracing import TracingMiddleware, _unsampled
+from conveyor.observability.tracing import TracingMiddleware, _unsampled, _UnsampledParent
 from tests.conftest import running, wait_for_state
 
 
@@ -136,6 +136,18 @@ async def test_a_job_of_an_unsampled_trace_gets_no_span_but_stays_in_the_trace(
     child_traceparent = seen["child-enqueued"][0]
     assert child_traceparent is not None and child_traceparent.split("-")[1] == trace_id
     assert seen["child"][1] is not None and seen["child"][1]["trace_id"] == trace_id
+
+
+def test_an_unsampled_parent_is_parsed_only_when_asked_for() -> None:
+    traceparent = "00-" + "1" * 32 + "-" + "2" * 16 + "-00"
+    parent = _UnsampledParent(traceparent)
+    assert parent._resolved is None and not parent.is_recording()
+    context = parent.get_span_context()
+    assert (context.trace_id, context.span_id) == (int("1" * 32, 16), int("2" * 16, 16))
+    assert context.is_remote and not context.trace_flags.sampled
+    assert parent._resolved is context and "NonRecordingSpan(" in repr(parent)
+    malformed = _UnsampledParent("00-" + "x" * 32 + "-" + "2" * 16 + "-00")
+    assert not malformed.get_span_context().is_valid  # as if the job had no parent
 
 
 def test_unsampled_shortcut_only_for_well_formed_unsampled_parents() -> None:

@@ -22,6 +22,7 @@ try:
     from opentelemetry import context as otel_context
     from opentelemetry import trace
     from opentelemetry.trace import (
+        INVALID_SPAN_CONTEXT,
         Link,
         NonRecordingSpan,
         SpanContext,
@@ -71,6 +72,27 @@ def _unsampled(traceparent: str | None) -> SpanContext | None:
         _NO_FLAGS if flags == 0 else TraceFlags(flags),
     )  # fmt: skip
     return context if context.is_valid else None
+
+
+class _UnsampledParent(NonRecordingSpan):
+    """The remote parent of a job whose trace is not sampled, read from its ``traceparent``
+    only when something asks for it (a child job, an instrumented HTTP call, a log line).
+
+    Nearly every job of a sampled-down trace carries one and most handlers never look:
+    parsing it up front, and the objects that made, cost about as much as the job itself.
+    """
+
+    def __init__(self, traceparent: str) -> None:  # the base's context is made on demand
+        self._traceparent = traceparent
+        self._resolved: SpanContext | None = None
+
+    def get_span_context(self) -> SpanContext:
+        if self._resolved is None:
+            self._resolved = _unsampled(self._traceparent) or INVALID_SPAN_CONTEXT
+        return self._resolved
+
+    def __repr__(self) -> str:
+        return f"NonRecordingSpan({self.get_span_context()!r})"
 
 
 SYSTEM = "conveyor"
@@ -146,11 +168,11 @@ class TracingMiddleware(Middleware):
         default) would drop it anyway, and an SDK span costs tens of µs even unrecorded.
         It still runs in that trace, so child jobs carry it on (unsampled) and log lines
         name it. Attached for good: the context dies with the job's own task."""
-        if not self.follow_sampling or "traceparent" not in ctx.meta:
+        if not self.follow_sampling:
             return
-        unsampled = _unsampled(ctx.meta["traceparent"])
-        if unsampled is not None:
-            otel_context.attach(trace.set_span_in_context(NonRecordingSpan(unsampled)))
+        traceparent = ctx.meta.get("traceparent")
+        if traceparent is not None and _flags_unsampled(traceparent):
+            otel_context.attach(trace.set_span_in_context(_UnsampledParent(traceparent)))
 
     async def around_job(self, ctx: JobContext, data: Any, call_next: CallNext) -> Any:
         parent = _PROPAGATOR.extract(ctx.meta) if "traceparent" in ctx.meta else None

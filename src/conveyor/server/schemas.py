@@ -10,6 +10,7 @@ from conveyor.dedup import DEFAULT_IDEMPOTENCY_TTL, MAX_KEY, Dedup
 from conveyor.flows import FlowJob
 from conveyor.job import MAX_ATTEMPTS, MAX_PRIORITY, MIN_PRIORITY, JobOptions
 from conveyor.retry import Backoff
+from conveyor.validation import MAX_GROUP
 
 MAX_BULK = 1000
 MAX_SECONDS = 10**9  # ~31 years: anything beyond is a typo, not a plan
@@ -51,7 +52,7 @@ class OptionsIn(Strict):
     #: A client's retry of the same request (same key, name and data) returns the first job.
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=MAX_KEY)
     idempotency_ttl: float = Field(default=DEFAULT_IDEMPOTENCY_TTL, gt=0, le=MAX_SECONDS)
-    group: str | None = Field(default=None, min_length=1, max_length=200)
+    group: str | None = Field(default=None, min_length=1, max_length=MAX_GROUP)
     deadline: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
 
     def to_options(self) -> JobOptions:

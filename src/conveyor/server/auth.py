@@ -113,6 +113,24 @@ def check_key_input(
     return name, Role(str(role)), checked
 
 
+def parse_token(token: str) -> tuple[str, str] | None:
+    """``(key id, secret)`` of a token in the ``cvk_<id>_<secret>`` form, else None."""
+    match = _TOKEN.fullmatch(token)
+    return (match[1], match[2]) if match else None
+
+
+def verify(record: str | None, secret: str) -> Principal | None:
+    """The principal of a stored key (``record``, None if there is none) whose secret this
+    is and that is not revoked. The hash is compared even for an unknown key, in constant
+    time, so a reply's timing says nothing about which keys exist."""
+    key = _decode(record) if record else None
+    expected = key.secret_hash if key is not None else _DUMMY_HASH
+    valid = hmac.compare_digest(_hash(secret), expected)
+    if key is None or not valid or not key.active:
+        return None
+    return Principal(key.id, key.name, key.role, frozenset(key.queues))
+
+
 class KeyStore:
     """Create, find, list and revoke API keys in Redis."""
 
@@ -155,13 +173,8 @@ class KeyStore:
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal of a valid, unrevoked token; None for anything else."""
-        match = _TOKEN.fullmatch(token)
-        if match is None:
+        parsed = parse_token(token)
+        if parsed is None:
             return None
-        key_id, secret = match.groups()
-        key = await self.get(key_id)
-        expected = key.secret_hash if key is not None else _DUMMY_HASH
-        valid = hmac.compare_digest(_hash(secret), expected)
-        if key is None or not valid or not key.active:
-            return None
-        return Principal(key.id, key.name, key.role, frozenset(key.queues))
+        key_id, secret = parsed
+        return verify(await self.client.hget(KEYS_HASH, key_id), secret)

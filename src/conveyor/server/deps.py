@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from conveyor.keys import GLOBAL_QUEUES, PREFIX
 from conveyor.queue import Queue
-from conveyor.server.auth import Principal, Role
+from conveyor.server.auth import KEYS_HASH, Principal, Role, parse_token, verify
 from conveyor.server.context import ServerContext
 from conveyor.server.errors import ApiError
 from conveyor.validation import check_queue_name
@@ -63,10 +63,9 @@ def _failures_key(client: str) -> str:
     return f"{PREFIX}:server:authfail:{client}:{int(time.time() // 60)}"
 
 
-async def _refuse_guessing(ctx: ServerContext, client: str) -> None:
-    """429 for an address that presented too many invalid keys this minute, before its
-    key is even looked at: a right guess must not get through either."""
-    failures = await ctx.connection.client.get(_failures_key(client))
+def _refuse_guessing(ctx: ServerContext, failures: str | None) -> None:
+    """429 for an address that presented too many invalid keys this minute, whatever key
+    it presents now: a right guess must not get through either."""
     if failures is not None and int(failures) >= ctx.settings.auth_failures_per_minute:
         raise ApiError(
             429, "auth_rate_limited",
@@ -74,6 +73,21 @@ async def _refuse_guessing(ctx: ServerContext, client: str) -> None:
             "from this address; try again later",
             "authorization", _retry_after(),
         )  # fmt: skip
+
+
+async def _authenticate(ctx: ServerContext, token: str, client: str) -> Principal | None:
+    """The token's principal, reading the address's failures and the key in one round trip."""
+    parsed = parse_token(token)
+    pipe = ctx.connection.client.pipeline(transaction=False)
+    pipe.get(_failures_key(client))
+    if parsed is not None:
+        pipe.hget(KEYS_HASH, parsed[0])
+    replies = await pipe.execute()
+    _refuse_guessing(ctx, replies[0])
+    principal = verify(replies[1], parsed[1]) if parsed is not None else None
+    if principal is None:
+        await _count_failure(ctx, client)
+    return principal
 
 
 async def _count_failure(ctx: ServerContext, client: str) -> None:
@@ -99,10 +113,8 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
         if credentials is None:
             raise unauthorized()
         client = request.client.host if request.client else ""
-        await _refuse_guessing(ctx, client)
-        principal = await ctx.keys.authenticate(credentials.credentials)
+        principal = await _authenticate(ctx, credentials.credentials, client)
         if principal is None:
-            await _count_failure(ctx, client)
             raise unauthorized()
         request.state.principal = principal
         if not principal.role.allows(role):

@@ -49,16 +49,11 @@ def _flags_unsampled(traceparent: str) -> bool:
 
 
 _HEX = frozenset("0123456789abcdef")  # W3C trace context: lower-case hex only
-_NO_FLAGS = TraceFlags(TraceFlags.DEFAULT)
 
 
 def _unsampled(traceparent: str | None) -> SpanContext | None:
     """The remote span context of a well-formed version-00 ``traceparent`` whose sampled
-    flag is off, else None (sampled, absent, or left to the propagator to judge).
-
-    Runs for nearly every job of a sampled-down trace, so it slices instead of splitting
-    and shares the flags object: each object a job keeps alive adds to the collector's
-    work while the job runs."""
+    flag is off, else None (sampled, absent, or left to the propagator to judge)."""
     if traceparent is None or not _flags_unsampled(traceparent):
         return None
     trace_id, span_id, flags_hex = traceparent[3:35], traceparent[36:52], traceparent[53:]
@@ -66,10 +61,9 @@ def _unsampled(traceparent: str | None) -> SpanContext | None:
         trace_id + span_id + flags_hex
     ):
         return None
-    flags = int(flags_hex, 16)
     context = SpanContext(
-        int(trace_id, 16), int(span_id, 16), True,
-        _NO_FLAGS if flags == 0 else TraceFlags(flags),
+        int(trace_id, 16), int(span_id, 16), is_remote=True,
+        trace_flags=TraceFlags(int(flags_hex, 16)),
     )  # fmt: skip
     return context if context.is_valid else None
 

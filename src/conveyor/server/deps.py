@@ -44,23 +44,30 @@ def _retry_after() -> dict[str, str]:
     return {"Retry-After": str(max(1, 60 - int(time.time()) % 60))}
 
 
-async def _rate_limit(ctx: ServerContext, principal: Principal) -> None:
-    window = int(time.time() // 60)
-    key = f"{PREFIX}:server:rate:{principal.key_id}:{window}"
+def _this_minute(kind: str, who: str) -> str:
+    """The Redis counter of ``kind`` for ``who`` in the current minute."""
+    return f"{PREFIX}:server:{kind}:{who}:{int(time.time() // 60)}"
+
+
+async def _count(ctx: ServerContext, key: str) -> int:
+    """Add one to a per-minute counter (kept a minute past its own) and return it."""
     pipe = ctx.connection.client.pipeline(transaction=False)
     pipe.incr(key)
     pipe.expire(key, 120)
     count, _ = await pipe.execute()
-    if int(count) > ctx.settings.rate_limit_per_minute:
+    return int(count)
+
+
+async def _rate_limit(ctx: ServerContext, principal: Principal) -> None:
+    if (
+        await _count(ctx, _this_minute("rate", principal.key_id))
+        > ctx.settings.rate_limit_per_minute
+    ):
         raise ApiError(
             429, "rate_limited",
             f"more than {ctx.settings.rate_limit_per_minute} requests this minute for this key",
             "authorization", _retry_after(),
         )  # fmt: skip
-
-
-def _failures_key(client: str) -> str:
-    return f"{PREFIX}:server:authfail:{client}:{int(time.time() // 60)}"
 
 
 def _refuse_guessing(ctx: ServerContext, failures: str | None) -> None:
@@ -79,7 +86,7 @@ async def _authenticate(ctx: ServerContext, token: str, client: str) -> Principa
     """The token's principal, reading the address's failures and the key in one round trip."""
     parsed = parse_token(token)
     pipe = ctx.connection.client.pipeline(transaction=False)
-    pipe.get(_failures_key(client))
+    pipe.get(_this_minute("authfail", client))
     if parsed is not None:
         pipe.hget(KEYS_HASH, parsed[0])
     replies = await pipe.execute()
@@ -91,11 +98,8 @@ async def _authenticate(ctx: ServerContext, token: str, client: str) -> Principa
 
 
 async def _count_failure(ctx: ServerContext, client: str) -> None:
-    pipe = ctx.connection.client.pipeline(transaction=False)
-    pipe.incr(key := _failures_key(client))
-    pipe.expire(key, 120)
-    count, _ = await pipe.execute()
-    if int(count) == ctx.settings.auth_failures_per_minute:
+    count = await _count(ctx, _this_minute("authfail", client))
+    if count == ctx.settings.auth_failures_per_minute:
         log.warning(
             "address %s presented %d invalid API keys this minute; refusing its keys until "
             "the minute ends", client, count,

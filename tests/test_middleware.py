@@ -95,3 +95,31 @@ def test_layers_without_around_job_are_left_out_of_the_chain() -> None:
     ctx: Any = None
     assert chain([Middleware(), Middleware()], ctx, None, handler) is handler
     assert chain([Recorder()], ctx, None, handler) is not handler
+
+
+class Completions(Middleware):
+    def __init__(self) -> None:
+        self.told = 0
+
+    def jobs_completed(self, completed: Sequence[tuple[JobContext, float]]) -> None:
+        self.told += len(completed)
+
+
+async def test_a_reader_on_the_loop_never_sees_a_completion_the_middleware_was_not_told(
+    conn: conveyor.Connection, queue_name: str
+) -> None:
+    # The batch hook runs once the acks are written, overlapping Redis: still before
+    # any reply that could show them completed is read.
+    hooks = Completions()
+    queue = Queue(queue_name, conn)
+    await queue.add_bulk([("ok", None)] * 600)
+    worker = conveyor.Worker(
+        conn, [queue_name], {"ok": lambda ctx, data: None}, middleware=[hooks], concurrency=20
+    )
+    reads = 0
+    async with running(worker):
+        while (completed := (await queue.counts())["completed"]) < 600:
+            assert completed <= hooks.told
+            reads += 1
+    assert hooks.told == 600
+    assert reads > 5  # the reads interleaved with the batches

@@ -49,8 +49,8 @@ class Middleware:
         """After an attempt: outcome is completed, retry, dead or cancelled."""
 
     def jobs_completed(self, completed: Sequence[tuple[JobContext, float]]) -> None:
-        """Attempts that completed, with their durations, just before the worker writes
-        their results (one call per acknowledgement batch).
+        """Attempts that completed, with their durations, once the worker has sent their
+        results to Redis and before it reads the reply (one call per acknowledgement batch).
 
         The default calls :meth:`job_finished` for each; override it to handle a batch at
         once (a log write or a counter update per batch instead of per job).

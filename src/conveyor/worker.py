@@ -68,7 +68,7 @@ class _QueueState:
     #: Flow children: completed with their parents by tree_complete (id, token, result, spec).
     flow_acks: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
     completing: set[str] = field(default_factory=set)  # acks in flight to Redis
-    #: Completed attempts and their durations, told to the middleware before their acks go.
+    #: Completed attempts and their durations, told to the middleware as their acks go.
     finished: list[tuple[JobContext, float]] = field(default_factory=list)
     ack_ready: asyncio.Event = field(default_factory=asyncio.Event)
     next_delayed_ms: int = -1
@@ -484,11 +484,17 @@ class Worker:
                 log.exception("middleware %r failed in job_finished", layer)
 
     def _notify_completed(self, q: _QueueState) -> None:
-        """Tell the middleware about the completions queued so far, before their acks go
-        out: whoever sees a job completed in Redis then sees it in the metrics too."""
+        """Tell the middleware about the completions queued so far, once their acks are
+        written to the socket: the hooks' work (a log line, counters a job) then overlaps
+        Redis running the script instead of delaying it. Still before the reply can be
+        read, so a caller on this loop that sees a job completed in Redis sees it in the
+        metrics too."""
         if not q.finished:
             return
         batch, q.finished = q.finished, []
+        asyncio.get_running_loop().call_soon(self._tell_completed, batch)
+
+    def _tell_completed(self, batch: list[tuple[JobContext, float]]) -> None:
         for layer in self._completed:
             try:
                 layer.jobs_completed(batch)

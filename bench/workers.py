@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -23,6 +23,8 @@ class Progress:
     first: float  # earliest handler start over all processes (UNIX seconds)
     last: float  # latest handler start over all processes
     first_spread: float = 0.0  # last process's first handler start - the first process's
+    #: Per process: its first and last handler start (seconds after ``first``) and its runs.
+    processes: list[tuple[float, float, int]] = field(default_factory=list)
 
 
 class WorkerGroup:
@@ -84,19 +86,28 @@ class Probe:
         return int(self.client.get(probe.WARM) or 0)
 
     def progress(self) -> Progress:
-        firsts = [float(v) for v in self._values(probe.FIRST)]
-        lasts = [float(v) for v in self._values(probe.LAST)]
+        pids = sorted(
+            key.removeprefix(probe.FIRST) for key in self.client.scan_iter(f"{probe.FIRST}*")
+        )
+        firsts = [float(v) for v in self._values(probe.FIRST, pids)]
+        lasts = [float(v) for v in self._values(probe.LAST, pids)]
+        runs = [int(v) for v in self._values(probe.RUNS_OF, pids)]
+        first = min(firsts, default=0.0)
         return Progress(
             distinct=self.distinct(),
             runs=int(self.client.get(probe.RUNS) or 0),
-            first=min(firsts, default=0.0),
+            first=first,
             last=max(lasts, default=0.0),
-            first_spread=max(firsts, default=0.0) - min(firsts, default=0.0),
+            first_spread=max(firsts, default=0.0) - first,
+            processes=[
+                (round(a - first, 4), round(b - first, 4), n)
+                for a, b, n in zip(firsts, lasts, runs, strict=True)
+            ],
         )
 
-    def _values(self, prefix: str) -> list[str]:
-        keys = list(self.client.scan_iter(f"{prefix}*"))
-        return [v for v in self.client.mget(keys) if v is not None] if keys else []
+    def _values(self, prefix: str, pids: list[str]) -> list[str]:
+        values = self.client.mget([f"{prefix}{pid}" for pid in pids]) if pids else []
+        return [v or "0" for v in values]
 
     def latencies(self) -> dict[int, float]:
         entries = self.client.lrange(probe.LATENCY, 0, -1)

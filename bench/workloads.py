@@ -77,6 +77,7 @@ async def _drain(adapter: Adapter, producer: Producer, args: argparse.Namespace)
         "spawn_to_last": progress.last - spawned,
         # how long after the first process the last one ran its first job
         "first_spread": progress.first_spread,
+        "processes": progress.processes,  # (first, last) after the first start, and runs
     }  # fmt: skip
 
 

@@ -22,6 +22,7 @@ RUNS = "bench:runs"  # every handler call, duplicates included
 LATENCY = "bench:latency"  # list of "i:seconds" for latency runs
 FIRST = "bench:first:"  # + pid: time of the first handler start in that process
 LAST = "bench:last:"  # + pid: time of the latest handler start in that process
+RUNS_OF = "bench:runs:"  # + pid: handler calls in that process
 WARM = "bench:warm"  # warm-up jobs (negative numbers) seen, counted apart
 
 # deque: append (handler) and popleft (flusher) are atomic, so nothing is lost in a swap
@@ -68,6 +69,7 @@ def _flush(client: redis.Redis, pid: int, batch: list[tuple[int, float, float]])
     if jobs:
         pipe.sadd(IDS, *(i for i, _, _ in jobs))
         pipe.incrby(RUNS, len(jobs))
+        pipe.incrby(f"{RUNS_OF}{pid}", len(jobs))
         pipe.set(f"{FIRST}{pid}", repr(min(started for _, started, _ in jobs)), nx=True)
         pipe.set(f"{LAST}{pid}", repr(max(started for _, started, _ in jobs)))
         if _RECORD_LATENCY:

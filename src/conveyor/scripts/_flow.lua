@@ -183,6 +183,17 @@ function flow.leave_active(id)
   return 1
 end
 
+-- leave_active for jobs known to be active (their leases were just checked): with no
+-- concurrency limit to give slots back to, one ZREM for them all.
+function flow.leave_active_all(ids)
+  if #ids == 0 then return end
+  if groups_have_conc_limits() or queue_has_conc_limit() then
+    for _, id in ipairs(ids) do flow.leave_active(id) end
+  else
+    redis.call('ZREM', K_ACTIVE, unpack(ids))
+  end
+end
+
 -- After a limit change: when no group has a concurrency limit any more, slots are no
 -- longer given back, so the counts are dropped rather than left to go stale.
 function flow.forget_slots_if_unlimited()

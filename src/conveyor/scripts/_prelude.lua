@@ -55,6 +55,10 @@ local function wait_score(priority, front)
 end
 
 local function emit(maxlen, id, event, extra)
+  if not extra then -- the per-job case: no argument table to build
+    redis.call('XADD', K_EVENTS, 'MAXLEN', '~', maxlen, '*', 'job', id, 'event', event)
+    return
+  end
   local args = {'XADD', K_EVENTS, 'MAXLEN', '~', maxlen, '*', 'job', id, 'event', event}
   if extra then
     for i = 1, #extra do args[#args + 1] = extra[i] end
@@ -154,25 +158,32 @@ local function start_jobs(reply, ids, maxlen, worker, now, expiry)
   local specs = redis.call('HMGET', F.spec, unpack(ids))
   local started = int(now)
   local token_args, state_args, worker_args, started_args, active_args = {}, {}, {}, {}, {}
-  for i, id in ipairs(ids) do
-    tokens[i] = (tonumber(tokens[i]) or 0) + 1
-    local n = #token_args
-    token_args[n + 1], token_args[n + 2] = id, int(tokens[i])
+  -- Per job: an index kept by hand (# is a search each time) and the token passed as a
+  -- number (a fencing token stays far below the 14 digits a number keeps when sent).
+  local n = 0
+  for i = 1, #ids do
+    local id, token = ids[i], (tonumber(tokens[i]) or 0) + 1
+    tokens[i] = token
+    token_args[n + 1], token_args[n + 2] = id, token
     state_args[n + 1], state_args[n + 2] = id, 'active'
     worker_args[n + 1], worker_args[n + 2] = id, worker
     started_args[n + 1], started_args[n + 2] = id, started
     active_args[n + 1], active_args[n + 2] = expiry, id
+    n = n + 2
   end
   redis.call('HSET', F.token, unpack(token_args))
   redis.call('HSET', F.state, unpack(state_args))
   redis.call('HSET', F.worker, unpack(worker_args))
   redis.call('HSET', F.started, unpack(started_args))
   redis.call('ZADD', K_ACTIVE, unpack(active_args))
-  for i, id in ipairs(ids) do
-    emit(maxlen, id, 'active', {'worker', worker})
-    local n = #reply
+  n = #reply
+  for i = 1, #ids do
+    local id = ids[i]
+    redis.call('XADD', K_EVENTS, 'MAXLEN', '~', maxlen, '*', 'job', id, 'event', 'active',
+      'worker', worker) -- emit() without its per-call argument table: once per leased job
     reply[n + 1], reply[n + 2], reply[n + 3] = id, tokens[i], attempts[i] or '0'
     reply[n + 4], reply[n + 5] = stalls[i] or '0', specs[i]
+    n = n + 5
   end
 end
 

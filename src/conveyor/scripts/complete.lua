@@ -19,7 +19,6 @@ local function finish(first, last, codes)
   local done, states, results, times, scores = {}, {}, {}, {}, {}
   for i, id in ipairs(ids) do
     if held[i] then
-      flow.leave_active(id)
       local k = #states
       states[k + 1], states[k + 2] = id, 'completed'
       results[k + 1], results[k + 2] = id, ARGV[7 + (first + i - 1) * 3]
@@ -30,6 +29,7 @@ local function finish(first, last, codes)
     codes[#codes + 1] = held[i] and 1 or 0
   end
   if #done == 0 then return end
+  flow.leave_active_all(done)
   redis.call('HSET', F.state, unpack(states))
   redis.call('HSET', F.result, unpack(results))
   redis.call('HSET', F.finished, unpack(times))

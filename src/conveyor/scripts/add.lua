@@ -54,14 +54,16 @@ local function add_chunk(first, last)
         end
       else
         specs[#specs + 1], specs[#specs + 2] = id, spec
-        prios[#prios + 1], prios[#prios + 2] = id, priority
+        if priority ~= '0' then -- absent reads as 0 everywhere: most jobs store none
+          prios[#prios + 1], prios[#prios + 2] = id, priority
+        end
         plain_ids[#plain_ids + 1], plain_prios[#plain_prios + 1] = id, priority
       end
     end
   end
   if #specs == 0 then return end
   redis.call('HSET', F.spec, unpack(specs))
-  redis.call('HSET', F.priority, unpack(prios))
+  if #prios > 0 then redis.call('HSET', F.priority, unpack(prios)) end
   add_plain(plain_ids, plain_prios)
 end
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from typing import Any
 
 import pytest
+import redis
 
 import conveyor
 from conveyor import DeadFilter, JobOptions, Queue, Retention, SyncQueue
@@ -188,7 +190,7 @@ def test_sync_queue_adds_without_event_loop(
 
 
 async def test_bulk_add_over_several_pipelines_keeps_fifo_order(queue: Queue) -> None:
-    # chunk_size 7 and ten chunks per pipeline: 200 jobs take three pipelines.
+    # chunk_size 7, three chunks per pipeline, two pipelines in flight: 200 jobs take ten.
     added = await queue.add_bulk([("n", i) for i in range(200)], chunk_size=7)
     again = await queue.add_bulk([("n", 0, JobOptions(job_id=added[5].id))], chunk_size=7)
     assert [e.created for e in added] == [True] * 200 and again[0].created is False
@@ -235,3 +237,21 @@ async def test_recent_events_newest_first_and_bounded(queue: Queue) -> None:
     assert [e.job_id for e in events] == ["e4", "e3", "e2"]
     assert all(e.event == "waiting" for e in events)
     assert await queue.recent_events(since=time.time() + 60) == []
+
+
+async def test_a_bulk_add_refused_by_redis_raises_and_leaves_no_call_behind(
+    own_server: conveyor.EmbeddedRedis, queue_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    conn = await conveyor.connect(own_server.url)
+    try:
+        queue = Queue(queue_name, conn)
+        await queue.add("first")  # registered, library loaded: the refusal comes from add
+        await conn.client.config_set("maxmemory", "1")  # then every write is refused
+        with pytest.raises(redis.exceptions.ResponseError, match="maxmemory"):
+            await queue.add_bulk([("n", i) for i in range(100)], chunk_size=7)
+        await conn.client.config_set("maxmemory", "0")
+        assert (await queue.counts())["waiting"] == 1  # nothing of the refused call
+        gc.collect()  # a task whose failure nobody read would be reported now
+        assert not [r for r in caplog.records if r.name == "asyncio"]
+    finally:
+        await conn.close()

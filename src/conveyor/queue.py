@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 from conveyor.codec import (
     NO_OPTIONS,
     BulkItem,
+    PreparedJob,
     SpecTemplates,
     add_args,
     decode_job,
@@ -56,7 +59,7 @@ IN_FLOW_HINT = (
     "children); cancel it first, so the flow's failure policy applies, then remove it"
 )
 #: Chunks of a bulk add sent together (one pipeline), bounding the client's buffer.
-PIPELINED_CHUNKS = 10
+PIPELINED_CHUNKS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +169,10 @@ class Queue:
         self, jobs: Iterable[BulkItem], *, chunk_size: int = BULK_CHUNK
     ) -> list[Enqueued]:
         """Enqueue many jobs, one script call per ``chunk_size`` jobs; all are validated
-        first, so a bad job fails the call with nothing written. Chunks go out ten to a
-        pipeline (one round trip), in order."""
+        first, so a bad job fails the call with nothing written. Chunks go out three to a
+        pipeline, in order, the next pipeline written while Redis runs the one before. If
+        Redis refuses a chunk, the call raises: the chunks before it are written, and those
+        of the one pipeline already sent behind it may be (their ids make a retry safe)."""
         check_chunk_size(chunk_size)
         hook = self._hook if self.middleware else None
         max_bytes = self._settings.max_payload_bytes
@@ -179,13 +184,33 @@ class Queue:
             return done
         prepared = prepare_bulk(items, self.defaults, max_bytes)
         await self._register()
+        return await self._add_prepared(prepared, chunk_size)
+
+    async def _add_prepared(
+        self, prepared: Sequence[PreparedJob], chunk_size: int
+    ) -> list[Enqueued]:
+        """Each pipeline of chunks is packed and written while Redis runs the one before
+        (at most two in flight, in order), so Redis does not wait for the packing."""
         maxlen = self._settings.events_maxlen
         results: list[Enqueued] = []
-        for chunks in pipeline_groups(prepared, chunk_size, PIPELINED_CHUNKS):
-            calls = [add_args(maxlen, chunk) for chunk in chunks]
-            results += enqueued(
-                chunks, await self.connection.scripts.pipelined("add", self._layout, calls)
-            )
+        in_flight: deque[tuple[list[Sequence[PreparedJob]], asyncio.Task[list[Any]]]] = deque()
+        try:
+            for chunks in pipeline_groups(prepared, chunk_size, PIPELINED_CHUNKS):
+                calls = [add_args(maxlen, chunk) for chunk in chunks]
+                call = self.connection.scripts.pipelined("add", self._layout, calls)
+                in_flight.append((chunks, asyncio.ensure_future(call)))
+                await asyncio.sleep(0)  # the new pipeline is packed and written now
+                if len(in_flight) > 1:
+                    sent, replies = in_flight.popleft()
+                    results += enqueued(sent, await replies)
+            while in_flight:
+                sent, replies = in_flight.popleft()
+                results += enqueued(sent, await replies)
+        finally:
+            # After a failure: the pipeline still out is written or not; its reply is dropped.
+            for _, replies in in_flight:
+                replies.cancel()
+            await asyncio.gather(*(replies for _, replies in in_flight), return_exceptions=True)
         return results
 
     # -- reading -----------------------------------------------------------------------

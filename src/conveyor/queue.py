@@ -172,7 +172,8 @@ class Queue:
         first, so a bad job fails the call with nothing written. Chunks go out three to a
         pipeline, in order, the next pipeline written while Redis runs the one before. If
         Redis refuses a chunk, the call raises: the chunks before it are written, and those
-        of the one pipeline already sent behind it may be (their ids make a retry safe)."""
+        of the one pipeline already sent behind it may be (jobs given their own ids can be
+        retried safely)."""
         check_chunk_size(chunk_size)
         hook = self._hook if self.middleware else None
         max_bytes = self._settings.max_payload_bytes

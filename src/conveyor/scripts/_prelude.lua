@@ -60,9 +60,7 @@ local function emit(maxlen, id, event, extra)
     return
   end
   local args = {'XADD', K_EVENTS, 'MAXLEN', '~', maxlen, '*', 'job', id, 'event', event}
-  if extra then
-    for i = 1, #extra do args[#args + 1] = extra[i] end
-  end
+  for i = 1, #extra do args[#args + 1] = extra[i] end
   redis.call(unpack(args))
 end
 
@@ -159,7 +157,7 @@ local function start_jobs(reply, ids, maxlen, worker, now, expiry)
   local started = int(now)
   local token_args, state_args, worker_args, started_args, active_args = {}, {}, {}, {}, {}
   -- Per job: an index kept by hand (# is a search each time) and the token passed as a
-  -- number (a fencing token stays far below the 14 digits a number keeps when sent).
+  -- number (redis.call writes a whole number below 2^53 as its exact digits).
   local n = 0
   for i = 1, #ids do
     local id, token = ids[i], (tonumber(tokens[i]) or 0) + 1

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import redis
+
 import conveyor
 from conveyor import Queue, Worker
 from conveyor.config import Settings
@@ -42,15 +44,25 @@ def start_server(port: int, out: Path) -> subprocess.Popen[bytes]:
 
 async def connect(url: str, server: subprocess.Popen[bytes]) -> conveyor.Connection:
     deadline = time.monotonic() + 60  # redis-server starts slowly under valgrind
-    while True:
-        try:
-            conn = await conveyor.connect(url, settings=Settings())
-            await conn.client.ping()
-            return conn
-        except conveyor.RedisUnavailable:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.5)
+    while (conn := await answering(url)) is None:
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"redis-server under valgrind did not answer at {url}")
+        await asyncio.sleep(0.5)
+    return conn
+
+
+async def answering(url: str) -> conveyor.Connection | None:
+    """A connection to ``url`` if the server answers a PING, else None."""
+    try:
+        conn = await conveyor.connect(url, settings=Settings())
+    except conveyor.RedisUnavailable:
+        return None
+    try:
+        await conn.client.ping()
+        return conn
+    except (conveyor.RedisUnavailable, redis.exceptions.ConnectionError):
+        await conn.close()
+        return None
 
 
 def callgrind(pid: int, action: str) -> None:

@@ -170,7 +170,9 @@ class Queue:
     ) -> list[Enqueued]:
         """Enqueue many jobs, one script call per ``chunk_size`` jobs; all are validated
         first, so a bad job fails the call with nothing written. Chunks go out three to a
-        pipeline, in order, the next pipeline written while Redis runs the one before. If
+        pipeline, in order, the next pipeline written while Redis runs the one before (a
+        connection dropped mid-call is retried per pipeline: the two then in flight may
+        land in either order). If
         Redis refuses a chunk, the call raises: the chunks before it are written, and those
         of the one pipeline already sent behind it may be (jobs given their own ids can be
         retried safely)."""

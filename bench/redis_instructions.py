@@ -23,9 +23,9 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import redis
+from observability_overhead import noop_until
 
 import conveyor
 from conveyor import Queue, Worker
@@ -81,15 +81,7 @@ def dump_instructions(pid: int, folder: Path) -> int:
 
 
 async def drain(conn: conveyor.Connection, jobs: int) -> None:
-    done = asyncio.Event()
-    left = jobs
-
-    async def noop(ctx: conveyor.JobContext, data: Any) -> None:
-        nonlocal left
-        left -= 1
-        if left == 0:
-            done.set()
-
+    noop, done = noop_until(jobs)
     worker = Worker(conn, ["bench"], {"noop": noop}, concurrency=200, idle_block=0.05)
     task = asyncio.create_task(worker.run())
     await done.wait()
